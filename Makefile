@@ -1,0 +1,29 @@
+# The two set-up commands: `make run` and `make test` (README). Everything else is optional.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint clean-var
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || { python=$$(bin/find-python) && echo "Creating $(VENV) with $$python" && $$python -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# Embedded mode: SQLite under var/, no Redis, Daphne + Celery worker + beat in one process and
+# the simulator beside it. REDIS_URL and DATABASE_URL are ignored here (that is production).
+run: $(VENV)/.installed
+	@mkdir -p var
+	@test -s var/secret_key || $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
+	@env -u REDIS_URL -u DATABASE_URL \
+		SECRET_KEY="$$(cat var/secret_key)" HTTPS=0 DEBUG=$${DEBUG:-0} \
+		EMAIL_BACKEND=$${EMAIL_BACKEND:-django.core.mail.backends.console.EmailBackend} \
+		$(PY) manage.py run_embedded --port $(PORT)
+
+# Every test. With DATABASE_URL / REDIS_URL set it runs against them (.ci/run does).
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .

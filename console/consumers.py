@@ -1,0 +1,70 @@
+"""The one WebSocket endpoint: pages subscribe to topics and receive fragments or cues."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from . import live
+
+MAX_TOPICS = 50
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.topics: set[str] = set()
+        await self.accept()
+
+    async def disconnect(self, code):
+        for topic in getattr(self, "topics", ()):
+            await self.channel_layer.group_discard(live.group_name(topic), self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "detail": "expected a JSON object"})
+            return
+        if "ping" in content:
+            await self.send_json({"type": "pong", "ping": content["ping"]})
+        for topic in _topic_list(content.get("subscribe")):
+            await self.subscribe(topic)
+        for topic in _topic_list(content.get("unsubscribe")):
+            if topic in self.topics:
+                self.topics.discard(topic)
+                await self.channel_layer.group_discard(live.group_name(topic), self.channel_name)
+
+    async def subscribe(self, topic: str):
+        if len(self.topics) >= MAX_TOPICS and topic not in self.topics:
+            await self.send_json({"type": "refused", "topic": topic, "detail": "too many topics"})
+            return
+        if not await database_sync_to_async(live.may_subscribe)(self.user, topic):
+            await self.send_json({"type": "refused", "topic": topic, "detail": "not allowed"})
+            return
+        # Join first, then read the number: a message racing the join is either counted in
+        # the number (and re-fetched by the page's resync) or delivered after it.
+        await self.channel_layer.group_add(live.group_name(topic), self.channel_name)
+        self.topics.add(topic)
+        seq = await database_sync_to_async(live.current_seq)(topic)
+        await self.send_json({"type": "subscribed", "topic": topic, "seq": seq})
+
+    async def live_message(self, message):
+        html = ""
+        renderer = live.renderer_for(message["event"])
+        if renderer is not None:
+            html = await database_sync_to_async(renderer)(self.user, message["data"])
+        await self.send_json(
+            {
+                "type": "message",
+                "topic": message["topic"],
+                "seq": message["seq"],
+                "event": message["event"],
+                "html": html,
+            }
+        )
+
+
+def _topic_list(value) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [t for t in value if isinstance(t, str)][:MAX_TOPICS]

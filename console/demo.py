@@ -1,0 +1,52 @@
+"""Demo data for the embedded mode: one user per role, named after it."""
+
+import os
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+
+from . import audit, roles
+
+DEMO_USERS = [
+    ("operator", roles.OPERATOR),
+    ("oncall", roles.ONCALL),
+    ("senior", roles.SENIOR),
+    ("opslead", roles.OPS_LEAD),
+    ("engmanager", roles.ENG_MANAGER),
+    ("director", roles.DIRECTOR),
+    ("vp", roles.VP),
+    ("cab1", roles.CAB),
+    ("cab2", roles.CAB),
+    ("viewer", roles.VIEWER),
+]
+
+
+@transaction.atomic
+def seed_users(password: str | None = None) -> list[User]:
+    """Create the demo users (idempotent: existing ones get their role and password back)."""
+    password = password or os.environ.get("DEMO_PASSWORD", "demo")
+    # One hash for all: a password hash costs ~0.3 s on purpose, and make run does this each time.
+    hashed = make_password(password)
+    users = []
+    for username, role_name in DEMO_USERS:
+        group = Group.objects.get(name=role_name)
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": username.capitalize(), "email": f"{username}@example.com"},
+        )
+        user.password = hashed
+        user.save(update_fields=["password"])
+        user.groups.add(group)
+        if created:
+            audit.record("demo.user_created", obj=user, after={"role": role_name})
+        users.append(user)
+    admin, created = User.objects.get_or_create(
+        username="admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    admin.password = hashed
+    admin.save(update_fields=["password"])
+    if created:
+        audit.record("demo.user_created", obj=admin, after={"role": "superuser"})
+    users.append(admin)
+    return users
