@@ -50,3 +50,13 @@ def seed_users(password: str | None = None) -> list[User]:
         audit.record("demo.user_created", obj=admin, after={"role": "superuser"})
     users.append(admin)
     return users
+
+
+def seed_modules() -> None:
+    """Register the simulator's three modules (`python -m simulator`, started by make run)."""
+    from monitoring.services import register_module
+
+    host = os.environ.get("SIMULATOR_HOST", "127.0.0.1")
+    for name, port in (("alpha", 8081), ("beta", 8082), ("gamma", 8083)):
+        port = int(os.environ.get(f"SIMULATOR_{name.upper()}_PORT", port))
+        register_module(name, name, f"http://{host}:{port}", labels={"demo": "simulator"})

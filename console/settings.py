@@ -216,6 +216,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "console.tasks.record_heartbeat",
         "schedule": float(env_int("HEARTBEAT_INTERVAL", 15)),
     },
+    # Polls are claimed by a due-time scan; each module's own interval decides when it is due.
+    # `expires`: a scan that waited longer than its period is stale; the next one replaces it.
+    "scan-module-polls": {
+        "task": "monitoring.tasks.scan_module_polls",
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
+    "evaluate-system-thresholds": {
+        "task": "monitoring.tasks.evaluate_system_thresholds",
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
+    "roll-up-samples": {"task": "monitoring.tasks.roll_up_samples", "schedule": 60.0},
+    "prune-samples": {"task": "monitoring.tasks.prune_samples", "schedule": 3600.0},
 }
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
 
@@ -332,5 +346,7 @@ LOGGING = {
         # Per-request access lines come from Daphne; keep Django's own quiet.
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # One line per poll request otherwise (three modules, twice, every 5 s).
+        "httpx": {"level": "WARNING"},
     },
 }

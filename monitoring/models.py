@@ -52,3 +52,241 @@ class Module(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Poll(models.Model):
+    """One poll of one module: what came back, how long it took, or why it failed."""
+
+    module = models.ForeignKey(Module, on_delete=models.DB_CASCADE, related_name="polls")
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField()
+    ok = models.BooleanField()
+    health_status = models.CharField(max_length=10, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    samples = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["module", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.module} at {self.started_at:%H:%M:%S} {'ok' if self.ok else 'failed'}"
+
+
+class Series(models.Model):
+    """One time series: a metric name plus its labels (the module's name among them)."""
+
+    module = models.ForeignKey(Module, on_delete=models.DB_CASCADE, related_name="series")
+    name = models.CharField(max_length=200)
+    labels = models.JSONField(default=dict)
+    # Canonical `k="v",…` text of the labels: the uniqueness key, cheap to compare.
+    labels_key = models.CharField(max_length=1000)
+    kind = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["module", "name", "labels_key"], name="series_unique")
+        ]
+        indexes = [models.Index(fields=["name"])]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.labels_key}}}"
+
+
+class Sample(models.Model):
+    """A raw sample. Narrow on purpose (series, time, value): the (series, ts) primary key is
+    the index every range query uses. Kept RAW_RETENTION (7 days by default)."""
+
+    pk = models.CompositePrimaryKey("series_id", "ts")
+    # No index of its own: the primary key (series_id, ts) already leads with it.
+    series = models.ForeignKey(Series, on_delete=models.DB_CASCADE, db_index=False)
+    ts = models.DateTimeField()
+    value = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.ts:%Y-%m-%d %H:%M:%S}={self.value}"
+
+
+class RollupBase(models.Model):
+    pk = models.CompositePrimaryKey("series_id", "ts")
+    series = models.ForeignKey(Series, on_delete=models.DB_CASCADE, db_index=False)
+    ts = models.DateTimeField(help_text="Start of the bucket")
+    min = models.FloatField()
+    max = models.FloatField()
+    sum = models.FloatField()
+    count = models.PositiveIntegerField()
+    last = models.FloatField(help_text="Value of the bucket's latest sample")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.ts:%Y-%m-%d %H:%M}"
+
+
+class Rollup1m(RollupBase):
+    """One-minute buckets of raw samples."""
+
+
+class Rollup1h(RollupBase):
+    """One-hour buckets of the one-minute buckets."""
+
+
+class RollupWatermark(models.Model):
+    """How far each resolution has been rolled up; the roll-up task locks this row."""
+
+    resolution = models.CharField(max_length=4, unique=True)
+    upto = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.resolution} up to {self.upto}"
+
+
+class MetricLevel(models.TextChoices):
+    OK = "OK"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+    UNKNOWN = "UNKNOWN"
+
+
+class Threshold(models.Model):
+    """A row of 000 "Operational Metrics and Thresholds": a PromQL value and its bands.
+
+    Bands are in the expression's units: `warn_below`/`warn_above` and `crit_below`/
+    `crit_above` (either side may be empty), so two-sided rows such as "<500 or >7500" are
+    one threshold. With `relative_to_baseline` the bands are fractions of the baseline
+    (`baseline` if set, otherwise the expression's average over the previous 7 days).
+    """
+
+    SYSTEM = "system"
+    SCOPES = [*Module.Kind.choices, (SYSTEM, "System-wide")]
+
+    key = models.SlugField(max_length=80, unique=True)
+    scope = models.CharField(max_length=10, choices=SCOPES)
+    name = models.CharField(max_length=120)
+    expr = models.TextField(help_text='PromQL; module-scoped rows get module="<name>" added')
+    unit = models.CharField(max_length=20, blank=True)
+    display_scale = models.FloatField(default=1.0, help_text="Shown value = value × scale")
+    normal_text = models.CharField(max_length=60, blank=True)
+    warning_text = models.CharField(max_length=60, blank=True)
+    critical_text = models.CharField(max_length=60, blank=True)
+    warn_below = models.FloatField(null=True, blank=True)
+    warn_above = models.FloatField(null=True, blank=True)
+    crit_below = models.FloatField(null=True, blank=True)
+    crit_above = models.FloatField(null=True, blank=True)
+    relative_to_baseline = models.BooleanField(default=False)
+    baseline = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=120, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["scope", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()}: {self.name}"
+
+    def level(self, value: float | None, baseline: float | None = None) -> str:
+        """The band `value` falls in; UNKNOWN without a value (or a needed baseline)."""
+        if value is None:
+            return MetricLevel.UNKNOWN
+        if self.relative_to_baseline:
+            if not baseline:
+                return MetricLevel.UNKNOWN
+            value = value / baseline
+        if (self.crit_below is not None and value < self.crit_below) or (
+            self.crit_above is not None and value > self.crit_above
+        ):
+            return MetricLevel.CRITICAL
+        if (self.warn_below is not None and value < self.warn_below) or (
+            self.warn_above is not None and value > self.warn_above
+        ):
+            return MetricLevel.WARNING
+        return MetricLevel.OK
+
+
+class MetricStatus(models.Model):
+    """The current value and band of one threshold for one module (or the system)."""
+
+    threshold = models.ForeignKey(Threshold, on_delete=models.CASCADE, related_name="statuses")
+    module = models.ForeignKey(Module, on_delete=models.CASCADE, null=True, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    baseline = models.FloatField(null=True, blank=True)
+    level = models.CharField(
+        max_length=10, choices=MetricLevel.choices, default=MetricLevel.UNKNOWN
+    )
+    evaluated_at = models.DateTimeField()
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One row per (threshold, module), and one system-wide row per threshold
+            # (two partial constraints: SQLite has no NULLS NOT DISTINCT).
+            models.UniqueConstraint(
+                fields=["threshold", "module"],
+                condition=models.Q(module__isnull=False),
+                name="metric_status_unique_module",
+            ),
+            models.UniqueConstraint(
+                fields=["threshold"],
+                condition=models.Q(module__isnull=True),
+                name="metric_status_unique_system",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.threshold.key} {self.module or 'system'} {self.level}"
+
+
+class StatusChange(models.Model):
+    """History: every change of a module's, a metric's or the pipeline's status."""
+
+    class Subject(models.TextChoices):
+        MODULE = "module"
+        METRIC = "metric"
+        PIPELINE = "pipeline"
+
+    subject = models.CharField(max_length=10, choices=Subject.choices)
+    module = models.ForeignKey(Module, on_delete=models.CASCADE, null=True, blank=True)
+    threshold = models.ForeignKey(Threshold, on_delete=models.CASCADE, null=True, blank=True)
+    from_status = models.CharField(max_length=10)
+    to_status = models.CharField(max_length=10)
+    at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["module", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.module or ''} {self.from_status}→{self.to_status}"
+
+
+class PipelineState(models.Model):
+    """The overall status (001 "Pipeline Status Indicator"); one row."""
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNKNOWN)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.status
+
+
+class Annotation(models.Model):
+    """An operator's note on a module or metric for a time span, shown on charts and handoffs."""
+
+    module = models.ForeignKey(Module, on_delete=models.CASCADE, null=True, blank=True)
+    metric = models.CharField(max_length=200, blank=True, help_text="Metric name, if specific")
+    text = models.CharField(max_length=500)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    author = models.ForeignKey("auth.User", on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["starts_at"])]
+
+    def __str__(self) -> str:
+        return self.text[:60]

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
-from console.demo import seed_users
+from console.demo import seed_modules, seed_users
 
 
 class Command(BaseCommand):
@@ -24,4 +24,5 @@ class Command(BaseCommand):
                 "throw-away database."
             )
         users = seed_users()
+        seed_modules()
         self.stdout.write(f"Demo users ready: {', '.join(u.username for u in users)}")

@@ -1,0 +1,282 @@
+"""Monitoring workflows: claiming due polls, recording their outcome, deciding statuses."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from console import audit, live
+
+from .models import (
+    MetricLevel,
+    MetricStatus,
+    Module,
+    PipelineState,
+    Poll,
+    Status,
+    StatusChange,
+    Threshold,
+)
+from .poller import PollResult
+from .promql import Evaluator, PromQLError, single
+from .store import DbSource, resolution_for, store_samples
+
+# How many polls in a row may fail before a module is UNHEALTHY (issue 4: configurable).
+FAILURES_BEFORE_UNHEALTHY = getattr(settings, "MONITORING_FAILURES_BEFORE_UNHEALTHY", 3)
+BASELINE_WINDOW = timedelta(days=7)
+
+
+def register_module(name: str, kind: str, base_url: str, actor=None, **fields) -> Module:
+    """Create or update a module by name (idempotent: the demo data calls it on every start)."""
+    with transaction.atomic():
+        module, created = Module.objects.get_or_create(
+            name=name, defaults={"kind": kind, "base_url": base_url, **fields}
+        )
+        if created:
+            audit.record(
+                "module.create",
+                actor=actor,
+                obj=module,
+                after={
+                    "kind": kind,
+                    "base_url": base_url,
+                    **{k: v for k, v in fields.items() if k != "token"},
+                },
+            )
+    return module
+
+
+def claim_due_modules(limit: int = 500) -> list[Module]:
+    """Claim enabled modules whose poll is due and move their next poll on. Two scans running at
+    once claim disjoint sets (skip_locked), so a module is polled once per interval."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(
+            Module.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True)
+            .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+            .order_by("next_poll_at")[:limit]
+        )
+        for module in due:
+            module.next_poll_at = now + timedelta(seconds=module.poll_interval)
+        Module.objects.bulk_update(due, ["next_poll_at"])
+    return due
+
+
+def record_poll(module: Module, result: PollResult) -> Module:
+    """Store a poll's samples and outcome, then re-decide the module's and metrics' status."""
+    now = timezone.now()
+    with transaction.atomic():
+        module = Module.objects.select_for_update().get(pk=module.pk)
+        stored = store_samples(module, result.samples, result.started_at) if result.ok else 0
+        Poll.objects.create(
+            module=module,
+            started_at=result.started_at,
+            duration_ms=result.duration_ms,
+            ok=result.ok,
+            health_status=result.health_status,
+            http_status=result.http_status,
+            samples=stored,
+            error=result.error[:500],
+        )
+        module.last_polled_at = now
+        if result.ok:
+            module.last_success_at = result.started_at
+            module.consecutive_failures = 0
+        else:
+            module.consecutive_failures += 1
+        module.save(update_fields=["last_polled_at", "last_success_at", "consecutive_failures"])
+        levels = evaluate_module_thresholds(module, now) if result.ok else []
+        status, reason = decide_status(module, result, levels)
+        set_module_status(module, status, reason, now)
+    live.publish(f"module.{module.name}", "module.polled", module=module.pk)
+    return module
+
+
+def decide_status(module: Module, result: PollResult, levels: list[str]) -> tuple[str, str]:
+    """UNHEALTHY when it stops answering (N polls in a row) or says so itself; DEGRADED when
+    its health says so or any metric is out of its normal band; else HEALTHY."""
+    if not result.ok:
+        if module.consecutive_failures >= FAILURES_BEFORE_UNHEALTHY:
+            return Status.UNHEALTHY, f"{module.consecutive_failures} failed polls: {result.error}"
+        return module.status, ""  # one failure is not yet a verdict
+    if result.health_status == Status.UNHEALTHY:
+        return Status.UNHEALTHY, "its health endpoint reports UNHEALTHY"
+    if result.health_status == Status.DEGRADED:
+        return Status.DEGRADED, "its health endpoint reports DEGRADED"
+    bad = [level for level in levels if level in (MetricLevel.WARNING, MetricLevel.CRITICAL)]
+    if bad:
+        return Status.DEGRADED, f"{len(bad)} metric(s) outside their normal range"
+    return Status.HEALTHY, ""
+
+
+def set_module_status(module: Module, status: str, reason: str, now) -> None:
+    if module.status == status:
+        return
+    before = module.status
+    module.status, module.status_changed_at = status, now
+    module.save(update_fields=["status", "status_changed_at"])
+    StatusChange.objects.create(
+        subject=StatusChange.Subject.MODULE,
+        module=module,
+        from_status=before,
+        to_status=status,
+        at=now,
+        reason=reason[:300],
+    )
+    audit.record(
+        "module.status_changed",
+        obj=module,
+        before={"status": before},
+        after={"status": status, "reason": reason},
+    )
+    live.publish(f"module.{module.name}", "module.status_changed", module=module.pk)
+    live.publish("overview", "module.status_changed", module=module.pk)
+    update_pipeline_status(now)
+
+
+def pipeline_status(modules: list[Module], now) -> str:
+    """001 "Pipeline Status Indicator": an aggregation of every module's health."""
+    if not modules:
+        return Status.UNKNOWN
+    statuses = [Status.UNKNOWN if is_stale(m, now) else m.status for m in modules]
+    if Status.UNHEALTHY in statuses:
+        return Status.UNHEALTHY
+    if Status.DEGRADED in statuses or Status.UNKNOWN in statuses:
+        return Status.DEGRADED
+    return Status.HEALTHY
+
+
+def update_pipeline_status(now) -> str:
+    status = pipeline_status(list(Module.objects.filter(enabled=True)), now)
+    state, _ = PipelineState.objects.select_for_update().get_or_create(pk=1)
+    if state.status != status:
+        StatusChange.objects.create(
+            subject=StatusChange.Subject.PIPELINE,
+            from_status=state.status,
+            to_status=status,
+            at=now,
+        )
+        audit.record(
+            "pipeline.status_changed",
+            object_type="monitoring.pipeline",
+            object_repr="pipeline",
+            before={"status": state.status},
+            after={"status": status},
+        )
+        state.status, state.changed_at = status, now
+        state.save()
+        live.publish("overview", "pipeline.status_changed")
+    return status
+
+
+def is_stale(module: Module, now) -> bool:
+    """Data older than two poll intervals is stale: shown as such, never as current."""
+    if module.last_success_at is None:
+        return True
+    return now - module.last_success_at > timedelta(seconds=2 * module.poll_interval)
+
+
+def fresh_until(module: Module):
+    if module.last_success_at is None:
+        return None
+    return module.last_success_at + timedelta(seconds=2 * module.poll_interval)
+
+
+# --- thresholds ------------------------------------------------------------------------------
+
+
+def threshold_value(threshold: Threshold, now, module: Module | None, source=None):
+    scope = {"module": module.name} if module is not None else None
+    evaluator = Evaluator(threshold.expr, source or DbSource(), scope)
+    return single(evaluator.at(now))
+
+
+def baseline_for(threshold: Threshold, now, module: Module | None) -> float | None:
+    """Fixed baseline if set; else the average of the expression's hourly values over the
+    previous 7 days (None until there is history)."""
+    if threshold.baseline:
+        return threshold.baseline
+    source = DbSource(resolution_for(BASELINE_WINDOW))
+    values = []
+    for hours in range(1, int(BASELINE_WINDOW.total_seconds() // 3600) + 1, 6):
+        try:
+            value = threshold_value(threshold, now - timedelta(hours=hours), module, source)
+        except PromQLError:
+            return None
+        if value is not None:
+            values.append(value)
+    return sum(values) / len(values) if values else None
+
+
+def _record_level(threshold, module, value, baseline, now) -> str:
+    level = threshold.level(value, baseline)
+    status, created = MetricStatus.objects.get_or_create(
+        threshold=threshold,
+        module=module,
+        defaults={
+            "level": level,
+            "value": value,
+            "baseline": baseline,
+            "evaluated_at": now,
+            "changed_at": now,
+        },
+    )
+    if not created:
+        changed = status.level != level
+        before = status.level
+        status.value, status.baseline, status.evaluated_at = value, baseline, now
+        if changed:
+            status.level, status.changed_at = level, now
+            StatusChange.objects.create(
+                subject=StatusChange.Subject.METRIC,
+                module=module,
+                threshold=threshold,
+                from_status=before,
+                to_status=level,
+                at=now,
+                reason=f"value {value!r}" if value is not None else "no data",
+            )
+            audit.record(
+                "metric.status_changed",
+                object_type="monitoring.threshold",
+                object_id=str(threshold.pk),
+                object_repr=f"{threshold.name} ({module.name if module else 'system'})",
+                before={"level": before},
+                after={"level": level, "value": value},
+            )
+        status.save()
+    return level
+
+
+def evaluate_module_thresholds(module: Module, now) -> list[str]:
+    levels = []
+    source = DbSource(module_ids=[module.pk])
+    for threshold in Threshold.objects.filter(scope=module.kind, enabled=True):
+        try:
+            value = threshold_value(threshold, now, module, source)
+        except PromQLError:
+            value = None
+        baseline = baseline_for(threshold, now, module) if threshold.relative_to_baseline else None
+        levels.append(_record_level(threshold, module, value, baseline, now))
+    return levels
+
+
+def evaluate_system_thresholds(now=None) -> list[str]:
+    now = now or timezone.now()
+    levels = []
+    source = DbSource()
+    with transaction.atomic():
+        for threshold in Threshold.objects.filter(scope=Threshold.SYSTEM, enabled=True):
+            try:
+                value = threshold_value(threshold, now, None, source)
+            except PromQLError:
+                value = None
+            baseline = (
+                baseline_for(threshold, now, None) if threshold.relative_to_baseline else None
+            )
+            levels.append(_record_level(threshold, None, value, baseline, now))
+    live.publish("overview", "system.thresholds_evaluated")
+    return levels
