@@ -9,6 +9,7 @@ from . import api, health, views
 api_v1 = [
     path("me/", api.MeView.as_view(), name="me"),
     path("audit/", api.AuditList.as_view(), name="audit"),
+    path("", include("monitoring.api_urls")),
 ]
 
 urlpatterns = [

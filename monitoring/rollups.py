@@ -28,10 +28,11 @@ def _floor(when: datetime, width: timedelta) -> datetime:
 def _bucket_sql(column: str, seconds: int) -> str:
     if connection.vendor == "postgresql":
         return f"to_timestamp(floor(extract(epoch from {column}) / {seconds}) * {seconds})"
-    # SQLite stores ISO text; Django reads back "YYYY-MM-DD HH:MM:SS".
+    # SQLite stores ISO text; Django reads back "YYYY-MM-DD HH:MM:SS". `%%`: the query goes
+    # through the driver's parameter formatting, where a lone % would be a placeholder.
     return (
-        f"strftime('%Y-%m-%d %H:%M:%S', (CAST(strftime('%s', {column}) AS INTEGER) / {seconds})"
-        f" * {seconds}, 'unixepoch')"
+        f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', "
+        f"(CAST(strftime('%%s', {column}) AS INTEGER) / {seconds}) * {seconds}, 'unixepoch')"
     )
 
 
@@ -51,7 +52,8 @@ def _rollup_sql(source: str, target: str, seconds: int, raw: bool) -> str:
         # SQLite: a correlated lookup of the newest row in the bucket.
         last = (
             f"(SELECT s2.{last_col} FROM {source} s2 WHERE s2.series_id = s.series_id "
-            f"AND s2.ts >= %s AND s2.ts < %s AND {_bucket_sql('s2.ts', seconds)} = {bucket} "
+            f"AND s2.ts >= %s AND s2.ts < %s "
+            f"AND {_bucket_sql('s2.ts', seconds)} = {_bucket_sql('s.ts', seconds)} "
             f"ORDER BY s2.ts DESC LIMIT 1)"
         )
     return (
@@ -82,9 +84,9 @@ def roll_up(resolution: str, now: datetime | None = None) -> int:
         sql = _rollup_sql(source, target, int(width.total_seconds()), raw)
         while start < end:
             stop = min(end, start + MAX_CHUNK[resolution])
-            params = (
-                [start, stop] if connection.vendor == "postgresql" else [start, stop, start, stop]
-            )
+            # Adapted by hand: raw SQL on SQLite compares text, in the stored format.
+            bounds = [connection.ops.adapt_datetimefield_value(v) for v in (start, stop)]
+            params = bounds if connection.vendor == "postgresql" else bounds * 2
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
             start = stop

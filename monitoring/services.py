@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from .models import (
 )
 from .poller import PollResult
 from .promql import Evaluator, PromQLError, single
-from .store import DbSource, resolution_for, store_samples
+from .store import DbSource, forget_series_cache, resolution_for, store_samples
 
 # How many polls in a row may fail before a module is UNHEALTHY (issue 4: configurable).
 FAILURES_BEFORE_UNHEALTHY = getattr(settings, "MONITORING_FAILURES_BEFORE_UNHEALTHY", 3)
@@ -67,6 +67,16 @@ def claim_due_modules(limit: int = 500) -> list[Module]:
 
 def record_poll(module: Module, result: PollResult) -> Module:
     """Store a poll's samples and outcome, then re-decide the module's and metrics' status."""
+    try:
+        return _record_poll(module, result)
+    except IntegrityError:
+        # SQLite checks foreign keys at commit: a cached series id that no longer exists
+        # surfaces here. Forget the cache so that the next poll starts clean.
+        forget_series_cache()
+        raise
+
+
+def _record_poll(module: Module, result: PollResult) -> Module:
     now = timezone.now()
     with transaction.atomic():
         module = Module.objects.select_for_update().get(pk=module.pk)
@@ -280,3 +290,100 @@ def evaluate_system_thresholds(now=None) -> list[str]:
             levels.append(_record_level(threshold, None, value, baseline, now))
     live.publish("overview", "system.thresholds_evaluated")
     return levels
+
+
+# --- modules and annotations from the console's pages (issue 4) -------------------------------
+
+
+def _module_summary(module: Module) -> dict:
+    """What the audit trail keeps of a module's settings: everything but the token's value."""
+    return {
+        "kind": module.kind,
+        "base_url": module.base_url,
+        "poll_interval": module.poll_interval,
+        "enabled": module.enabled,
+        "labels": module.labels,
+        "token": "set" if module.token else "none",
+    }
+
+
+def create_module(actor, name: str, kind: str, base_url: str, **fields) -> Module:
+    """Add a module from the console; it is due for its first poll at once."""
+    with transaction.atomic():
+        module = Module(name=name, kind=kind, base_url=base_url, **fields)
+        module.full_clean()
+        module.save()
+        audit.record("module.create", actor=actor, obj=module, after=_module_summary(module))
+        live.publish("overview", "module.changed", module=module.pk)
+    return module
+
+
+# Changing where or how often a module is polled makes it due at once, on the new settings.
+_REPOLL_FIELDS = {"base_url", "token", "poll_interval", "enabled"}
+
+
+def update_module(module: Module, actor, **changes) -> Module:
+    """Change a module's settings. `token=None` keeps the stored token, `token=""` clears it.
+    The name is its identity in the metric store (the `module` label), so it never changes."""
+    changes.pop("name", None)
+    if changes.get("token") is None:
+        changes.pop("token", None)
+    now = timezone.now()
+    with transaction.atomic():
+        module = Module.objects.select_for_update().get(pk=module.pk)
+        before = _module_summary(module)
+        changed = [f for f, value in changes.items() if getattr(module, f) != value]
+        if not changed:
+            return module
+        for field in changed:
+            setattr(module, field, changes[field])
+        module.full_clean()
+        fields = list(changed)
+        if _REPOLL_FIELDS & set(changed):
+            module.next_poll_at = None
+            fields.append("next_poll_at")
+        module.save(update_fields=fields)
+        after = _module_summary(module)
+        if "token" in changed and module.token and before["token"] == "set":
+            after["token"] = "changed"
+        audit.record("module.update", actor=actor, obj=module, before=before, after=after)
+        if "enabled" in changed:
+            update_pipeline_status(now)
+        live.publish(f"module.{module.name}", "module.changed", module=module.pk)
+        live.publish("overview", "module.changed", module=module.pk)
+    return module
+
+
+def create_annotation(
+    author, text: str, starts_at, ends_at=None, module: Module | None = None, metric: str = ""
+):
+    """An operator's note on a module (or the whole pipeline) for a time span."""
+    from .models import Annotation
+
+    with transaction.atomic():
+        annotation = Annotation(
+            author=author,
+            text=text,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            module=module,
+            metric=metric,
+        )
+        annotation.full_clean()
+        annotation.save()
+        audit.record(
+            "annotation.create",
+            actor=author,
+            obj=annotation,
+            after={
+                "module": module.name if module else None,
+                "metric": metric,
+                "text": text,
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat() if ends_at else None,
+            },
+        )
+        if module is not None:
+            live.publish(f"module.{module.name}", "annotation.created", annotation=annotation.pk)
+        live.publish("overview", "annotation.created", annotation=annotation.pk)
+    return annotation

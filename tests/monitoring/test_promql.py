@@ -87,7 +87,8 @@ def test_histogram_quantile_interpolates_within_the_bucket():
     )
     p99 = single(
         ev(
-            "histogram_quantile(0.99, sum by (le) (rate(beta_transform_duration_seconds_bucket[5m])))",
+            "histogram_quantile(0.99, "
+            "sum by (le) (rate(beta_transform_duration_seconds_bucket[5m])))",
             source,
         )
     )
