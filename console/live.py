@@ -16,10 +16,11 @@ decisions in the views.
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 
@@ -91,9 +92,29 @@ def bind_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     _server_loop = loop
 
 
+_publisher: asyncio.AbstractEventLoop | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """A long-lived loop in a daemon thread for sends from worker threads: async_to_sync would
+    build and tear down a loop (and a Redis connection) for every message."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or not _publisher.is_running():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-publisher", daemon=True).start()
+            _publisher = loop
+        return _publisher
+
+
 def _group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     loop = _server_loop
+    if loop is None and not isinstance(layer, InMemoryChannelLayer):
+        # In-memory queues belong to the loop that reads them; only a cross-process layer
+        # may be written from a loop of our own.
+        loop = _publisher_loop()
     if loop is not None and loop.is_running():
         try:
             running = asyncio.get_running_loop()

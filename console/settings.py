@@ -346,7 +346,7 @@ LOGGING = {
         # Per-request access lines come from Daphne; keep Django's own quiet.
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
-        # One line per poll request otherwise (three modules, twice, every 5 s).
-        "httpx": {"level": "WARNING"},
+        # Quiet client libraries: one line per poll request otherwise.
+        "aiohttp": {"level": "WARNING"},
     },
 }

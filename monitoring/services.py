@@ -21,7 +21,7 @@ from .models import (
 )
 from .poller import PollResult
 from .promql import Evaluator, PromQLError, single
-from .store import DbSource, forget_series_cache, resolution_for, store_samples
+from .store import DbSource, forget_series_cache, resolution_for, store_many
 
 # How many polls in a row may fail before a module is UNHEALTHY (issue 4: configurable).
 FAILURES_BEFORE_UNHEALTHY = getattr(settings, "MONITORING_FAILURES_BEFORE_UNHEALTHY", 3)
@@ -66,9 +66,15 @@ def claim_due_modules(limit: int = 500) -> list[Module]:
 
 
 def record_poll(module: Module, result: PollResult) -> Module:
-    """Store a poll's samples and outcome, then re-decide the module's and metrics' status."""
+    """Store one poll's samples and outcome, then re-decide the module's status."""
+    return record_polls([result])[0]
+
+
+def record_polls(results: list[PollResult]) -> list[Module]:
+    """Store a scan's polls in one transaction: samples in one insert, poll rows and module
+    fields in bulk; then each module's metrics and status, and the pipeline's, once."""
     try:
-        return _record_poll(module, result)
+        return _record_polls(results)
     except IntegrityError:
         # SQLite checks foreign keys at commit: a cached series id that no longer exists
         # surfaces here. Forget the cache so that the next poll starts clean.
@@ -76,33 +82,56 @@ def record_poll(module: Module, result: PollResult) -> Module:
         raise
 
 
-def _record_poll(module: Module, result: PollResult) -> Module:
+def _record_polls(results: list[PollResult]) -> list[Module]:
     now = timezone.now()
     with transaction.atomic():
-        module = Module.objects.select_for_update().get(pk=module.pk)
-        stored = store_samples(module, result.samples, result.started_at) if result.ok else 0
-        Poll.objects.create(
-            module=module,
-            started_at=result.started_at,
-            duration_ms=result.duration_ms,
-            ok=result.ok,
-            health_status=result.health_status,
-            http_status=result.http_status,
-            samples=stored,
-            error=result.error[:500],
+        modules = Module.objects.select_for_update().in_bulk([r.module_id for r in results])
+        results = [r for r in results if r.module_id in modules]  # deleted meanwhile: drop
+        store_many([(modules[r.module_id], r.samples, r.started_at) for r in results if r.ok])
+        polls = []
+        for result in results:
+            module = modules[result.module_id]
+            polls.append(
+                Poll(
+                    module=module,
+                    started_at=result.started_at,
+                    duration_ms=result.duration_ms,
+                    ok=result.ok,
+                    health_status=result.health_status,
+                    http_status=result.http_status,
+                    samples=len(result.samples) if result.ok else 0,
+                    error=result.error[:500],
+                )
+            )
+            module.last_polled_at = now
+            if result.ok:
+                module.last_success_at = result.started_at
+                module.consecutive_failures = 0
+            else:
+                module.consecutive_failures += 1
+        Poll.objects.bulk_create(polls)
+        Module.objects.bulk_update(
+            list(modules.values()), ["last_polled_at", "last_success_at", "consecutive_failures"]
         )
-        module.last_polled_at = now
-        if result.ok:
-            module.last_success_at = result.started_at
-            module.consecutive_failures = 0
-        else:
-            module.consecutive_failures += 1
-        module.save(update_fields=["last_polled_at", "last_success_at", "consecutive_failures"])
-        levels = evaluate_module_thresholds(module, now) if result.ok else []
-        status, reason = decide_status(module, result, levels)
-        set_module_status(module, status, reason, now)
-    live.publish(f"module.{module.name}", "module.polled", module=module.pk)
-    return module
+        thresholds: dict[str, list[Threshold]] = {}
+        for threshold in Threshold.objects.filter(
+            enabled=True, scope__in={m.kind for m in modules.values()}
+        ):
+            thresholds.setdefault(threshold.scope, []).append(threshold)
+        changed = False
+        for result in results:
+            module = modules[result.module_id]
+            levels = (
+                evaluate_module_thresholds(module, now, thresholds.get(module.kind, []))
+                if result.ok
+                else []
+            )
+            status, reason = decide_status(module, result, levels)
+            changed |= set_module_status(module, status, reason, now)
+            live.publish(f"module.{module.name}", "module.polled", module=module.pk)
+        if changed:
+            update_pipeline_status(now)
+    return [modules[r.module_id] for r in results]
 
 
 def decide_status(module: Module, result: PollResult, levels: list[str]) -> tuple[str, str]:
@@ -122,9 +151,11 @@ def decide_status(module: Module, result: PollResult, levels: list[str]) -> tupl
     return Status.HEALTHY, ""
 
 
-def set_module_status(module: Module, status: str, reason: str, now) -> None:
+def set_module_status(module: Module, status: str, reason: str, now) -> bool:
+    """Move the module to `status` (recorded, audited, pushed); False if it was already there.
+    The caller re-decides the pipeline's status once after a batch."""
     if module.status == status:
-        return
+        return False
     before = module.status
     module.status, module.status_changed_at = status, now
     module.save(update_fields=["status", "status_changed_at"])
@@ -144,7 +175,7 @@ def set_module_status(module: Module, status: str, reason: str, now) -> None:
     )
     live.publish(f"module.{module.name}", "module.status_changed", module=module.pk)
     live.publish("overview", "module.status_changed", module=module.pk)
-    update_pipeline_status(now)
+    return True
 
 
 def pipeline_status(modules: list[Module], now) -> str:
@@ -261,10 +292,12 @@ def _record_level(threshold, module, value, baseline, now) -> str:
     return level
 
 
-def evaluate_module_thresholds(module: Module, now) -> list[str]:
+def evaluate_module_thresholds(module: Module, now, thresholds=None) -> list[str]:
+    if thresholds is None:
+        thresholds = Threshold.objects.filter(scope=module.kind, enabled=True)
     levels = []
     source = DbSource(module_ids=[module.pk])
-    for threshold in Threshold.objects.filter(scope=module.kind, enabled=True):
+    for threshold in thresholds:
         try:
             value = threshold_value(threshold, now, module, source)
         except PromQLError:

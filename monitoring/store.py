@@ -10,7 +10,7 @@ import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from .models import Module, Rollup1h, Rollup1m, Sample, Series
 from .promql import Labels, Points, Selector, Source
@@ -66,36 +66,39 @@ def _series_ids_for(module: Module, samples: list[ParsedSample]) -> list[int]:
 
 def store_samples(module: Module, samples: list[ParsedSample], ts: datetime) -> int:
     """Insert one poll's samples at time `ts`; returns how many rows were written."""
-    if not samples:
-        return 0
-    samples = [
-        (name, target_labels(module, labels), value, kind) for name, labels, value, kind in samples
-    ]
-    try:
-        ids = _series_ids_for(module, samples)
-        _insert(ids, samples, ts)
-    except IntegrityError:
-        # A cached id whose series was deleted (module removed and re-added): start afresh.
-        forget_series_cache()
-        ids = _series_ids_for(module, samples)
-        _insert(ids, samples, ts)
-    return len(samples)
+    return store_many([(module, samples, ts)])
 
 
-def _insert(ids: list[int], samples: list[ParsedSample], ts: datetime) -> None:
+def store_many(batches: list[tuple[Module, list[ParsedSample], datetime]]) -> int:
+    """Insert several polls' samples in one statement (a scan's worth of modules)."""
+    rows: list[tuple[int, datetime, float]] = []
+    for module, samples, ts in batches:
+        if not samples:
+            continue
+        labelled = [
+            (name, target_labels(module, labels), value, kind)
+            for name, labels, value, kind in samples
+        ]
+        ids = _series_ids_for(module, labelled)
+        rows.extend(
+            (series_id, ts, sample[2]) for series_id, sample in zip(ids, labelled, strict=True)
+        )
+    if rows:
+        _insert(rows)
+    return len(rows)
+
+
+def _insert(rows: list[tuple[int, datetime, float]]) -> None:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor, connection.wrap_database_errors:
                 raw = cursor.cursor  # psycopg 3's cursor: COPY is ~5x a multi-row INSERT
                 with raw.copy("COPY monitoring_sample (series_id, ts, value) FROM STDIN") as copy:
-                    for series_id, (_, _, value, _) in zip(ids, samples, strict=True):
-                        copy.write_row((series_id, ts, value))
+                    for row in rows:
+                        copy.write_row(row)
         else:
             Sample.objects.bulk_create(
-                [
-                    Sample(series_id=series_id, ts=ts, value=sample[2])
-                    for series_id, sample in zip(ids, samples, strict=True)
-                ],
+                [Sample(series_id=series_id, ts=ts, value=value) for series_id, ts, value in rows],
                 batch_size=500,
             )
 

@@ -13,9 +13,7 @@ def scan_module_polls() -> int:
     if not due:
         return 0
     results = poll([(m.pk, m.base_url, m.token) for m in due])
-    by_id = {m.pk: m for m in due}
-    for result in results:
-        services.record_poll(by_id[result.module_id], result)
+    services.record_polls(results)
     return len(results)
 
 

@@ -1,0 +1,37 @@
+"""Shared set-up for benches that need the console's database: a throw-away database
+(BENCH_DATABASE_URL, default PostgreSQL database `ops_bench` on 127.0.0.1, else a SQLite file
+in a temporary directory), migrated from scratch."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def setup(default_url: str = "postgres://postgres@127.0.0.1:5432/ops_bench") -> str:
+    url = os.environ.get("BENCH_DATABASE_URL", default_url)
+    if url.startswith("postgres"):
+        import psycopg
+
+        admin = url.rsplit("/", 1)[0] + "/postgres"
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="bench-"))
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("HTTPS", "0")
+    os.environ.pop("REDIS_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "console.settings"
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    call_command("load_policy", verbosity=0)
+    return url
