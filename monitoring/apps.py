@@ -1,5 +1,19 @@
 from django.apps import AppConfig
 
 
+def _may_watch_module(user, key: str) -> bool:
+    """`module.<name>`: any signed-in user who may view modules (the views decide the rest)."""
+    return bool(key) and user.has_perm("monitoring.view_module")
+
+
 class MonitoringConfig(AppConfig):
     name = "monitoring"
+
+    def ready(self) -> None:
+        from console import live
+
+        live.register_topic("module", _may_watch_module)
+
+        from . import metrics
+
+        metrics.register()

@@ -129,3 +129,12 @@ def test_register_module_is_idempotent():
     again = services.register_module("alpha", "alpha", "http://127.0.0.1:8081")
     assert first.pk == again.pk
     assert AuditEntry.objects.filter(action="module.create").count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_console_metrics_expose_poll_outcomes(client):
+    module = ModuleFactory(name="gamma")
+    services.record_poll(module, _result(module))
+    text = client.get("/metrics").content.decode()
+    assert 'monitoring_module_status{module="gamma"} 0.0' in text
+    assert 'monitoring_polls_recent{module="gamma",outcome="ok"} 1.0' in text

@@ -9,9 +9,8 @@ from console.policy import load_roles
 class Command(BaseCommand):
     help = "Load the policy data seeded from the manuals (roles, and each app's policy.load())."
 
-    def handle(self, *args, **options):
-        roles = load_roles()
-        self.stdout.write(f"Roles: {len(roles)}")
+    def handle(self, *args, verbosity=1, **options):
+        lines = [f"Roles: {len(load_roles())}"]
         for config in apps.get_app_configs():
             if config.name == "console":
                 continue
@@ -21,5 +20,6 @@ class Command(BaseCommand):
                 if exc.name != f"{config.name}.policy":
                     raise
                 continue
-            summary = module.load()
-            self.stdout.write(f"{config.label}: {summary}")
+            lines.append(f"{config.label}: {module.load()}")
+        if verbosity:
+            self.stdout.write("\n".join(lines))

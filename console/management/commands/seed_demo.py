@@ -14,7 +14,7 @@ class Command(BaseCommand):
             help="Seed even though REDIS_URL is set or the database is not SQLite.",
         )
 
-    def handle(self, *args, allow_non_embedded, **options):
+    def handle(self, *args, allow_non_embedded, verbosity=1, **options):
         engine = settings.DATABASES["default"]["ENGINE"]
         embedded = not settings.REDIS_URL and engine.endswith("sqlite3")
         if not embedded and not allow_non_embedded:
@@ -25,4 +25,5 @@ class Command(BaseCommand):
             )
         users = seed_users()
         seed_modules()
-        self.stdout.write(f"Demo users ready: {', '.join(u.username for u in users)}")
+        if verbosity:
+            self.stdout.write(f"Demo users ready: {', '.join(u.username for u in users)}")
