@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def setup(default_url: str = "postgres://postgres@127.0.0.1:5432/ops_bench") -> str:
+def setup(
+    default_url: str = "postgres://postgres@127.0.0.1:5432/ops_bench", redis: str | None = None
+) -> str:
     url = os.environ.get("BENCH_DATABASE_URL", default_url)
     if url.startswith("postgres"):
         import psycopg
@@ -26,7 +28,10 @@ def setup(default_url: str = "postgres://postgres@127.0.0.1:5432/ops_bench") -> 
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("HTTPS", "0")
-    os.environ.pop("REDIS_URL", None)
+    if redis:
+        os.environ["REDIS_URL"] = redis
+    else:
+        os.environ.pop("REDIS_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "console.settings"
     import django
     from django.core.management import call_command
