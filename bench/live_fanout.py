@@ -10,40 +10,14 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-from _django import setup
+from _django import free_port, setup, start_daphne, viewer_session_cookie
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "200"))
 TRIALS = int(os.environ.get("BENCH_TRIALS", "20"))
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _session_cookie() -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.models import Group, User
-    from django.contrib.sessions.backends.db import SessionStore
-
-    user = User.objects.create_user("benchviewer", password="x")
-    user.groups.add(Group.objects.get(name="Viewer"))
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return f"sessionid={session.session_key}"
 
 
 async def _client(url, headers, ready: asyncio.Event, arrivals: list, stop: asyncio.Event):
@@ -97,35 +71,11 @@ def main() -> int:
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()
-    cookie = _session_cookie()
-    port = _free_port()
+    cookie = f"sessionid={viewer_session_cookie()}"
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS, "ALLOWED_HOSTS": "127.0.0.1"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "console.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_daphne(port, env)
     try:
-        import urllib.request
-
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         latencies, missing = asyncio.run(run(port, cookie))
     finally:
         server.send_signal(signal.SIGINT)

@@ -26,7 +26,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "detail": "expected a JSON object"})
             return
         if "ping" in content:
-            await self.send_json({"type": "pong", "ping": content["ping"]})
+            # The pong carries each subscribed topic's current number: a page that missed the
+            # last message of a burst (nothing after it to reveal the gap) notices here.
+            seqs = await database_sync_to_async(_current_seqs)(sorted(self.topics))
+            await self.send_json({"type": "pong", "ping": content["ping"], "seqs": seqs})
         for topic in _topic_list(content.get("subscribe")):
             await self.subscribe(topic)
         for topic in _topic_list(content.get("unsubscribe")):
@@ -62,6 +65,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 "html": html,
             }
         )
+
+
+def _current_seqs(topics: list[str]) -> dict[str, int]:
+    return {topic: live.current_seq(topic) for topic in topics}
 
 
 def _topic_list(value) -> list[str]:

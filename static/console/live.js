@@ -8,8 +8,10 @@
  * - A message with `html` is swapped in by id (hx-swap-oob); one without tells the elements that
  *   declared its topic to re-fetch themselves through their hx-get (event "live-refresh").
  * - The socket reconnects whatever the close code (Daphne closes idle sockets with 1000, which
- *   htmx's ws extension would not reconnect), with capped, jittered backoff; a ping every 25 s
- *   finds half-open connections.
+ *   htmx's ws extension would not reconnect), with capped, jittered backoff. A ping every 4 s
+ *   finds half-open connections, and its pong carries every subscribed topic's current number:
+ *   a page that lost the last message of a burst (no later message reveals the gap) sees it
+ *   there and re-syncs within about 5 s.
  * - While the socket is down the page polls: every data-live-poll seconds it re-fetches.
  */
 (function () {
@@ -28,6 +30,8 @@
   var pingTimer = null;
   var awaitingPong = false;
   var pending = new Map(); // element -> timer, to coalesce bursts of refreshes
+  var PING_MS = 4000;
+  var GRACE_MS = 1000;     // a message still in flight when the pong came is not a loss
 
   function setState(state, label) {
     if (!indicator) { return; }
@@ -81,7 +85,11 @@
   function onMessage(event) {
     var msg;
     try { msg = JSON.parse(event.data); } catch (e) { return; }
-    if (msg.type === "pong") { awaitingPong = false; return; }
+    if (msg.type === "pong") {
+      awaitingPong = false;
+      checkBehind(msg.seqs || {});
+      return;
+    }
     if (msg.type === "subscribed") {
       var first = !subscribed[msg.topic];
       subscribed[msg.topic] = true;
@@ -112,6 +120,20 @@
       refreshTopic(msg.topic);
     }
     body.dispatchEvent(new CustomEvent("live-message", { detail: msg }));
+  }
+
+  function checkBehind(seqs) {
+    var behind = Object.keys(seqs).filter(function (t) {
+      return lastSeq[t] !== undefined && seqs[t] > lastSeq[t];
+    });
+    if (!behind.length) { return; }
+    setTimeout(function () {
+      var still = behind.some(function (t) { return seqs[t] > lastSeq[t]; });
+      if (still) {
+        behind.forEach(function (t) { lastSeq[t] = Math.max(lastSeq[t], seqs[t]); });
+        resync();
+      }
+    }, GRACE_MS);
   }
 
   function startPolling() {
@@ -146,7 +168,7 @@
         if (awaitingPong) { socket.close(4000, "no pong"); return; }
         awaitingPong = true;
         send({ ping: Date.now() });
-      }, 25000);
+      }, PING_MS);
     };
     socket.onmessage = onMessage;
     socket.onclose = function () {

@@ -62,6 +62,18 @@ async def test_audit_record_reaches_the_audit_topic_after_commit(viewer):
     await communicator.disconnect()
 
 
+async def test_pong_carries_the_current_number_of_each_subscribed_topic(operator):
+    communicator, _, _ = await _connect(operator)
+    await communicator.send_json_to({"subscribe": ["overview"]})
+    start = (await communicator.receive_json_from())["seq"]
+    await database_sync_to_async(live.send_now)("overview", "x", {})
+    await communicator.receive_json_from()
+    await communicator.send_json_to({"ping": 1})
+    pong = await communicator.receive_json_from()
+    assert pong["seqs"] == {"overview": start + 1}
+    await communicator.disconnect()
+
+
 async def test_renderer_sends_html_for_the_user(operator):
     live.register_renderer(
         "test.rendered", lambda user, data: f"<p>{user.username}:{data['n']}</p>"
@@ -81,7 +93,7 @@ async def test_renderer_sends_html_for_the_user(operator):
 async def test_ping_pong_and_garbage(operator):
     communicator, _, _ = await _connect(operator)
     await communicator.send_json_to({"ping": 42})
-    assert await communicator.receive_json_from() == {"type": "pong", "ping": 42}
+    assert await communicator.receive_json_from() == {"type": "pong", "ping": 42, "seqs": {}}
     await communicator.send_json_to(["not", "an", "object"])
     assert (await communicator.receive_json_from())["type"] == "error"
     await communicator.disconnect()
