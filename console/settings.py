@@ -228,6 +228,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 10},
     },
+    # Prometheus's default evaluation interval; 001 gives none.
+    "evaluate-alert-rules": {
+        "task": "monitoring.tasks.evaluate_alert_rules",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
     "roll-up-samples": {"task": "monitoring.tasks.roll_up_samples", "schedule": 60.0},
     "prune-samples": {"task": "monitoring.tasks.prune_samples", "schedule": 3600.0},
 }

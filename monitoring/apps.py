@@ -13,6 +13,9 @@ class MonitoringConfig(AppConfig):
         from console import live
 
         live.register_topic("module", _may_watch_module)
+        live.register_topic(
+            "alerts", lambda user, key: not key and user.has_perm("monitoring.view_alert")
+        )
 
         from . import metrics
 

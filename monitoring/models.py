@@ -290,3 +290,85 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class AlertSeverity(models.TextChoices):
+    """001 "Alert Severity Levels"."""
+
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+    INFO = "info", "Info"
+
+
+class AlertRule(models.Model):
+    """One rule of 001 "Alert Definitions": a PromQL condition that must hold for a duration."""
+
+    name = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and _.")],
+    )
+    severity = models.CharField(max_length=10, choices=AlertSeverity.choices)
+    expr = models.TextField(help_text="PromQL; every series it returns is an alert")
+    for_seconds = models.PositiveIntegerField(
+        default=0, help_text="How long the condition must hold before the alert fires"
+    )
+    summary = models.CharField(max_length=300, help_text="May use {{$labels.name}} and {{$value}}")
+    runbook = models.CharField(max_length=100, blank=True)
+    labels = models.JSONField(default=dict, blank=True, help_text="Added to every alert")
+    enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=120, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertState(models.TextChoices):
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Alert(models.Model):
+    """One alert instance: a rule's series (or an Alertmanager alert) from pending to resolved.
+
+    Resolved rows stay as history; at most one pending/firing row exists per fingerprint.
+    """
+
+    class Source(models.TextChoices):
+        RULE = "rule"
+        ALERTMANAGER = "alertmanager"
+
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    rule = models.ForeignKey(AlertRule, on_delete=models.SET_NULL, null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.RULE)
+    name = models.CharField(max_length=200, db_index=True)
+    severity = models.CharField(max_length=10, blank=True)
+    labels = models.JSONField(default=dict)
+    annotations = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=AlertState.choices)
+    value = models.FloatField(null=True, blank=True)
+    active_since = models.DateTimeField(help_text="When the condition started holding")
+    fired_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-active_since"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=models.Q(state__in=["pending", "firing"]),
+                name="alert_one_active_per_fingerprint",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "-active_since"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.state}"

@@ -10,14 +10,34 @@ from django.db import transaction
 
 from console import audit
 
-from .models import Threshold
+from .models import AlertRule, Threshold
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "thresholds.json"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE = FIXTURES / "thresholds.json"
 FIELDS = {f.name for f in Threshold._meta.get_fields()} - {"id", "key", "statuses"}
+RULE_FIELDS = {f.name for f in AlertRule._meta.get_fields()} - {"id", "name", "alert"}
 
 
 @transaction.atomic
 def load() -> str:
+    return f"{load_thresholds()}, {load_alert_rules()}"
+
+
+def load_alert_rules() -> str:
+    """001 "Alert Definitions": created when missing, never overwritten."""
+    data = json.loads((FIXTURES / "alert_rules.json").read_text())
+    created = 0
+    for position, row in enumerate(data["rules"]):
+        defaults = {k: v for k, v in row.items() if k in RULE_FIELDS}
+        defaults["position"] = position
+        rule, was_created = AlertRule.objects.get_or_create(name=row["name"], defaults=defaults)
+        if was_created:
+            created += 1
+            audit.record("alert_rule.seed", obj=rule, after={"expr": rule.expr})
+    return f"{len(data['rules'])} alert rules ({created} new)"
+
+
+def load_thresholds() -> str:
     data = json.loads(FIXTURE.read_text())
     created = 0
     for position, row in enumerate(data["thresholds"]):

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import rollups, services
+from . import alerting, rollups, services
 from .models import Module
 from .poller import poll
 
@@ -39,3 +39,8 @@ def poll_module(pk: int) -> None:
     module = Module.objects.filter(pk=pk, enabled=True).first()
     if module is not None:
         services.record_poll(module, poll([(module.pk, module.base_url, module.token)])[0])
+
+
+@shared_task(ignore_result=True)
+def evaluate_alert_rules() -> None:
+    alerting.evaluate_all(timezone.now())
