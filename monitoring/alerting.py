@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from console import audit, live
 
-from .models import Alert, AlertRule, AlertState
+from .models import Alert, AlertRule, AlertState, InhibitRule, Silence
 from .promql import Evaluator, PromQLError, Source
 from .store import DbSource
 
@@ -159,3 +159,40 @@ def test_rule(
         points.append((when, count))
         when += timedelta(seconds=step)
     return points
+
+
+# --- silences and inhibition -----------------------------------------------------------------
+
+
+def active_silences(now: datetime) -> list[Silence]:
+    return list(Silence.objects.filter(starts_at__lte=now, ends_at__gt=now))
+
+
+def annotate(alerts: list[Alert], now: datetime | None = None) -> list[Alert]:
+    """Set `silenced_by` (ids of active silences matching) and `inhibited` on each alert.
+
+    Derived when read, never stored: a silence made or expired takes effect at once.
+    """
+    now = now or timezone.now()
+    silences = active_silences(now)
+    rules = list(InhibitRule.objects.filter(enabled=True))
+    firing = list(Alert.objects.filter(state=AlertState.FIRING)) if rules else []
+    for alert in alerts:
+        alert.silenced_by = [s.pk for s in silences if s.matches(alert.labels)]
+        alert.inhibited = alert.state != AlertState.RESOLVED and any(
+            _inhibits(rule, source, alert) for rule in rules for source in firing
+        )
+    return alerts
+
+
+def _matches(required: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in required.items())
+
+
+def _inhibits(rule: InhibitRule, source: Alert, target: Alert) -> bool:
+    return (
+        source.fingerprint != target.fingerprint
+        and _matches(rule.source_match, source.labels)
+        and _matches(rule.target_match, target.labels)
+        and all(source.labels.get(name) == target.labels.get(name) for name in rule.equal)
+    )

@@ -1,12 +1,17 @@
+import re
+
 from django.utils import timezone
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from console import audit
+from console import audit, live
 
-from . import services
-from .models import MetricStatus, Module, PipelineState
+from . import alerting, intake, services
+from .models import Alert, MetricStatus, Module, PipelineState, Silence
 
 
 class ModelPermissions(permissions.DjangoModelPermissions):
@@ -167,3 +172,198 @@ def pipeline_status(request):
         "modules": {m.name: "UNKNOWN" if services.is_stale(m, now) else m.status for m in modules},
     }
     return Response(PipelineStatusSerializer(data).data)
+
+
+# --- alerts, silences, Alertmanager intake ---------------------------------------------------
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    silenced = serializers.SerializerMethodField()
+    silenced_by = serializers.SerializerMethodField()
+    inhibited = serializers.SerializerMethodField()
+    rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    incident = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alert
+        fields = [
+            "fingerprint",
+            "name",
+            "severity",
+            "labels",
+            "annotations",
+            "state",
+            "value",
+            "silenced",
+            "silenced_by",
+            "inhibited",
+            "source",
+            "rule",
+            "incident",
+            "active_since",
+            "fired_at",
+            "resolved_at",
+        ]
+
+    def get_silenced(self, alert) -> bool:
+        return bool(alert.silenced_by)
+
+    def get_silenced_by(self, alert) -> list[int]:
+        return alert.silenced_by
+
+    def get_inhibited(self, alert) -> bool:
+        return alert.inhibited
+
+    def get_incident(self, alert) -> str | None:
+        incident = getattr(alert, "incident", None)
+        return getattr(incident, "ref", None) if incident is not None else None
+
+
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Alerts from the console's rules and from Alertmanager; `?state=firing` etc."""
+
+    queryset = Alert.objects.select_related("rule")
+    serializer_class = AlertSerializer
+    lookup_field = "fingerprint"
+    permission_classes = [ModelPermissions]
+    filterset_fields = ["state", "name", "source", "severity"]
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        alerting.annotate(page if page is not None else [])
+        return page
+
+    def get_object(self):
+        # The newest row of that fingerprint (resolved episodes stay as history).
+        alert = (
+            self.filter_queryset(self.get_queryset())
+            .filter(fingerprint=self.kwargs["fingerprint"])
+            .order_by("-active_since")
+            .first()
+        )
+        if alert is None:
+            raise NotFound("No alert with that fingerprint.")
+        return alerting.annotate([alert])[0]
+
+
+class MatcherSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    value = serializers.CharField(max_length=500, allow_blank=True)
+    isRegex = serializers.BooleanField(default=False)  # noqa: N815 (Alertmanager's spelling)
+    isEqual = serializers.BooleanField(default=True)  # noqa: N815
+
+    def validate(self, data):
+        if data["isRegex"]:
+            try:
+                re.compile(data["value"])
+            except re.error as exc:
+                raise serializers.ValidationError({"value": f"invalid regex: {exc}"}) from None
+        return data
+
+
+class SilenceSerializer(serializers.ModelSerializer):
+    """Alertmanager's field names: matchers, startsAt, endsAt, createdBy, comment."""
+
+    matchers = MatcherSerializer(many=True)
+    startsAt = serializers.DateTimeField(source="starts_at")  # noqa: N815
+    endsAt = serializers.DateTimeField(source="ends_at")  # noqa: N815
+    createdBy = serializers.CharField(source="created_by_name", read_only=True)  # noqa: N815
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Silence
+        fields = ["id", "matchers", "startsAt", "endsAt", "createdBy", "comment", "status"]
+
+    def get_status(self, silence) -> dict:
+        return {"state": silence.state(timezone.now())}
+
+    def validate_matchers(self, value):
+        if not value:
+            raise serializers.ValidationError("At least one matcher.")
+        if all(m["value"] == "" or (m["isRegex"] and m["value"] in (".*", ".+")) for m in value):
+            raise serializers.ValidationError("Matchers that match every alert are refused.")
+        return value
+
+    def validate_comment(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("Say why (it is shown on every silenced alert).")
+        return value
+
+    def validate(self, data):
+        if data["ends_at"] <= data["starts_at"]:
+            raise serializers.ValidationError({"endsAt": "Must be after startsAt."})
+        if data["ends_at"] <= timezone.now():
+            raise serializers.ValidationError({"endsAt": "Must be in the future."})
+        return data
+
+
+class SilencePermissions(ModelPermissions):
+    """Expiring (DELETE) changes a silence, it never deletes one."""
+
+    perms_map = {**ModelPermissions.perms_map, "DELETE": ["%(app_label)s.change_%(model_name)s"]}
+
+
+class SilenceViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Silences; DELETE expires one (it stays listed as expired)."""
+
+    queryset = Silence.objects.all()
+    serializer_class = SilenceSerializer
+    permission_classes = [SilencePermissions]
+
+    def perform_create(self, serializer):
+        silence = serializer.save(
+            created_by=self.request.user, created_by_name=self.request.user.get_username()
+        )
+        audit.record(
+            "silence.create",
+            actor=self.request.user,
+            obj=silence,
+            after=SilenceSerializer(silence).data,
+        )
+        live.publish("alerts", "alerts.changed")
+
+    def destroy(self, request, *args, **kwargs):
+        silence = self.get_object()
+        now = timezone.now()
+        if silence.state(now) == "expired":
+            return Response({"detail": "That silence has already expired."}, status=409)
+        before = {"endsAt": silence.ends_at.isoformat()}
+        silence.ends_at = max(now, silence.starts_at)
+        silence.save(update_fields=["ends_at"])
+        audit.record(
+            "silence.expire",
+            actor=request.user,
+            obj=silence,
+            before=before,
+            after={"endsAt": silence.ends_at.isoformat()},
+        )
+        live.publish("alerts", "alerts.changed")
+        return Response(SilenceSerializer(silence).data)
+
+
+class AlertmanagerIntake(APIView):
+    """Alertmanager webhook_config target: POST the version 4 payload with a bearer token whose
+    user holds monitoring.add_alert."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [JSONParser]
+
+    def post(self, request):
+        if not request.user.has_perm("monitoring.add_alert"):
+            return Response({"detail": "This token may not post alerts."}, status=403)
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > intake.MAX_BYTES:
+            return Response(
+                {"detail": f"Payload of {length} bytes; at most {intake.MAX_BYTES}."}, status=400
+            )
+        try:
+            alerts = intake.validate(request.data)
+        except intake.PayloadError as exc:
+            return Response({"detail": str(exc)}, status=400)
+        return Response(intake.apply(alerts, actor=request.user))

@@ -5,8 +5,15 @@ from . import api
 
 router = SimpleRouter()
 router.register("modules", api.ModuleViewSet, basename="module")
+router.register("alerts", api.AlertViewSet, basename="alert")
+router.register("silences", api.SilenceViewSet, basename="silence")
 
 urlpatterns = [
     path("pipeline/status/", api.pipeline_status, name="pipeline-status"),
+    path(
+        "integrations/alertmanager/",
+        api.AlertmanagerIntake.as_view(),
+        name="alertmanager-intake",
+    ),
     *router.urls,
 ]

@@ -1,5 +1,7 @@
 """The pipeline's modules as the console sees them: where to poll them and their last status."""
 
+import re
+
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -372,3 +374,54 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.state}"
+
+
+class Silence(models.Model):
+    """Alertmanager-style silence: label matchers and a time span. Expiring sets the end to now;
+    expired silences are kept for history."""
+
+    matchers = models.JSONField(help_text='[{"name": …, "value": …, "isRegex": …, "isEqual": …}]')
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(db_index=True)
+    created_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by_name = models.CharField(max_length=150)
+    comment = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+
+    def __str__(self) -> str:
+        return f"silence {self.pk}: {self.comment[:40]}"
+
+    def state(self, now) -> str:
+        if now < self.starts_at:
+            return "pending"
+        return "active" if now < self.ends_at else "expired"
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        for matcher in self.matchers:
+            actual = labels.get(matcher["name"], "")
+            if matcher.get("isRegex"):
+                hit = re.fullmatch(matcher["value"], actual) is not None
+            else:
+                hit = actual == matcher["value"]
+            if hit != matcher.get("isEqual", True):
+                return False
+        return True
+
+
+class InhibitRule(models.Model):
+    """001 "Inhibition Rules": a firing source alert mutes target alerts sharing `equal` labels."""
+
+    source_match = models.JSONField(help_text="Labels the muting alert must have")
+    target_match = models.JSONField(help_text="Labels the muted alerts must have")
+    equal = models.JSONField(default=list, help_text="Labels both must share")
+    enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=120, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.source_match} mutes {self.target_match} on {self.equal}"

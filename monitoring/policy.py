@@ -10,7 +10,7 @@ from django.db import transaction
 
 from console import audit
 
-from .models import AlertRule, Threshold
+from .models import AlertRule, InhibitRule, Threshold
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE = FIXTURES / "thresholds.json"
@@ -20,7 +20,18 @@ RULE_FIELDS = {f.name for f in AlertRule._meta.get_fields()} - {"id", "name", "a
 
 @transaction.atomic
 def load() -> str:
-    return f"{load_thresholds()}, {load_alert_rules()}"
+    return f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}"
+
+
+def load_inhibit_rules() -> str:
+    """001 inhibition rules; seeded once (none exist yet), then the admin owns them."""
+    data = json.loads((FIXTURES / "inhibit_rules.json").read_text())
+    if InhibitRule.objects.exists():
+        return f"{InhibitRule.objects.count()} inhibition rules (0 new)"
+    for row in data["rules"]:
+        rule = InhibitRule.objects.create(**row, source="001, Inhibition Rules")
+        audit.record("inhibit_rule.seed", obj=rule, after=row)
+    return f"{len(data['rules'])} inhibition rules ({len(data['rules'])} new)"
 
 
 def load_alert_rules() -> str:
