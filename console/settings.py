@@ -354,5 +354,11 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         # Quiet client libraries: one line per poll request otherwise.
         "aiohttp": {"level": "WARNING"},
+        # Beat sends a scan every second: per-task "received/succeeded" lines would drown the
+        # terminal. LOG_LEVEL=DEBUG brings them back.
+        **{
+            name: {"level": "DEBUG" if env_str("LOG_LEVEL", "INFO") == "DEBUG" else "WARNING"}
+            for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+        },
     },
 }
