@@ -216,6 +216,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "console.tasks.record_heartbeat",
         "schedule": float(env_int("HEARTBEAT_INTERVAL", 15)),
     },
+    # Incident clocks: escalations, breaches, notification deliveries (issue 5: 5-15 s).
+    "scan-incident-timers": {"task": "incidents.tasks.scan_incident_timers", "schedule": 10.0},
+    # Finds escalations overdue but not fired, fires them, stamps its heartbeat.
+    "watchdog-incident-escalations": {
+        "task": "incidents.tasks.watchdog_incident_escalations",
+        "schedule": 60.0,
+    },
     # Polls are claimed by a due-time scan; each module's own interval decides when it is due.
     # `expires`: a scan that waited longer than its period is stale; the next one replaces it.
     "scan-module-polls": {

@@ -10,6 +10,7 @@ api_v1 = [
     path("me/", api.MeView.as_view(), name="me"),
     path("audit/", api.AuditList.as_view(), name="audit"),
     path("", include("monitoring.api_urls")),
+    path("", include("incidents.api_urls")),
 ]
 
 urlpatterns = [

@@ -1,6 +1,8 @@
 import re
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound
@@ -157,6 +159,7 @@ class PipelineStatusSerializer(serializers.Serializer):
     modules = serializers.DictField(child=serializers.CharField())
 
 
+@extend_schema(responses=PipelineStatusSerializer)
 @api_view(["GET"])
 @permission_classes([permissions.IsAuthenticated])
 def pipeline_status(request):
@@ -347,6 +350,23 @@ class SilenceViewSet(
         return Response(SilenceSerializer(silence).data)
 
 
+class AlertmanagerPayloadSerializer(serializers.Serializer):
+    """Alertmanager's webhook payload, version 4 (documented here; monitoring/intake.py checks
+    it)."""
+
+    version = serializers.CharField()
+    status = serializers.CharField(required=False)
+    receiver = serializers.CharField(required=False)
+    alerts = serializers.ListField(child=serializers.DictField())
+
+
+class IntakeResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    resolved = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
 class AlertmanagerIntake(APIView):
     """Alertmanager webhook_config target: POST the version 4 payload with a bearer token whose
     user holds monitoring.add_alert."""
@@ -354,6 +374,10 @@ class AlertmanagerIntake(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [JSONParser]
 
+    @extend_schema(
+        request=AlertmanagerPayloadSerializer,
+        responses={200: IntakeResultSerializer, 400: OpenApiTypes.OBJECT},
+    )
     def post(self, request):
         if not request.user.has_perm("monitoring.add_alert"):
             return Response({"detail": "This token may not post alerts."}, status=403)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -137,4 +138,11 @@ async def poll_all(targets: list[tuple[int, str, str]]) -> list[PollResult]:
 
 
 def poll(targets: list[tuple[int, str, str]]) -> list[PollResult]:
-    return asyncio.run(poll_all(targets))
+    """Poll from synchronous code (a Celery task). If this thread already runs an event loop
+    (a caller inside async code), the polls get a loop of their own in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(poll_all(targets))
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, poll_all(targets)).result()

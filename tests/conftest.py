@@ -29,6 +29,12 @@ def _service_missing(marker: str) -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for as long as its browser lives."""
+    items.sort(key=lambda item: "tests/e2e/" in str(item.fspath))
+
+
 def pytest_runtest_setup(item):
     for marker in ("postgres", "redis"):
         if item.get_closest_marker(marker) is None:

@@ -1,0 +1,124 @@
+from django.contrib import admin
+
+from .models import (
+    ActionItem,
+    Breach,
+    CommunicationTemplate,
+    Escalation,
+    EscalationStep,
+    Incident,
+    Notification,
+    NotificationChannel,
+    Responder,
+    Review,
+    SeverityPolicy,
+    TimelineEntry,
+    WatchdogRun,
+)
+
+
+@admin.register(SeverityPolicy)
+class SeverityPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "severity",
+        "name",
+        "ack_minutes",
+        "response_minutes",
+        "mitigation_minutes",
+        "update_minutes",
+        "executive_minutes",
+        "stakeholder_minutes",
+        "resolution_minutes",
+        "review_required",
+    ]
+
+
+@admin.register(EscalationStep)
+class EscalationStepAdmin(admin.ModelAdmin):
+    list_display = ["severity", "step", "after_minutes", "role"]
+    list_filter = ["severity"]
+
+
+@admin.register(CommunicationTemplate)
+class CommunicationTemplateAdmin(admin.ModelAdmin):
+    list_display = ["kind", "subject"]
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "target", "enabled"]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TimelineInline(ReadOnlyInline):
+    model = TimelineEntry
+    fields = ["at", "kind", "actor_name", "text"]
+
+
+class EscalationInline(ReadOnlyInline):
+    model = Escalation
+    fields = ["key", "role", "trigger", "reason", "due_at", "fired_at", "notified"]
+
+
+class ResponderInline(ReadOnlyInline):
+    model = Responder
+    fields = ["user", "role", "added_at", "added_by"]
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    """Read-only here: every change goes through the services (timeline, audit, clocks)."""
+
+    list_display = ["number", "title", "severity", "status", "commander", "declared_at"]
+    list_filter = ["severity", "status"]
+    search_fields = ["number", "title", "summary"]
+    inlines = [ResponderInline, EscalationInline, TimelineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["incident", "kind", "audience", "target", "state", "attempts", "created_at"]
+    list_filter = ["kind", "state", "audience"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ActionItemInline(admin.TabularInline):
+    model = ActionItem
+    extra = 0
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["incident", "required", "due_on", "state"]
+    inlines = [ActionItemInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(Breach, list_display=["incident", "timer", "due_at", "recorded_at"])
+admin.site.register(WatchdogRun, list_display=["name", "at", "overdue_found", "refired"])
