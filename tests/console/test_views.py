@@ -163,3 +163,11 @@ def test_admin_edits_are_audited(admin_client, admin_user):
     assert entry.actor_name == admin_user.username
     assert entry.after["first_name"] == "Renamed"
     assert "password" not in entry.after
+
+
+def test_every_page_loads_the_notification_inbox_lazily(client, operator):
+    client.force_login(operator)
+    html = client.get(reverse("shifts:index")).content.decode()
+    assert f'hx-get="{reverse("incidents:inbox")}"' in html
+    inbox = client.get(reverse("incidents:inbox"), HTTP_HX_REQUEST="true")
+    assert inbox.status_code == 200 and b'id="incident-badge"' in inbox.content
