@@ -219,8 +219,13 @@ class Incident(models.Model):
     commander = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commanded_incidents"
     )
+    # Empty when the console declared it itself (a firing alert, issue 6).
     declared_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="declared_incidents"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="declared_incidents",
+        null=True,
+        blank=True,
     )
     channel_url = models.URLField(blank=True, help_text="Communication channel (chat, bridge)")
     resolution_summary = models.TextField(blank=True)

@@ -127,8 +127,11 @@ def declare(
     detected_at: datetime | None = None,
 ) -> Incident:
     """Declare an incident: number it, copy the policy onto it, engage the initial
-    responders (matrix step 0) and send the initial notification."""
-    if not by.has_perm("incidents.add_incident"):
+    responders (matrix step 0) and send the initial notification. `by` None is the console
+    itself (an alert), which then needs a `commander`."""
+    if by is None and commander is None:
+        raise Refused("An incident declared by the system needs a commander.", 400)
+    if by is not None and not by.has_perm("incidents.add_incident"):
         raise PermissionDenied("Your role may not declare incidents.")
     if severity not in Severity.values:
         raise Refused(f"Severity must be one of {', '.join(Severity.values)}.", 400)
@@ -157,7 +160,7 @@ def declare(
         incident.recompute_deadlines()
         incident.save()
         incident.affected_modules.set(modules)
-        for user in {by, commander}:
+        for user in {by, commander} - {None}:
             grant(user, incident)
         incident.log(
             TimelineEntry.Kind.DECLARED,
@@ -402,12 +405,13 @@ def change_severity(by, pk: int, severity: str, reason: str = "") -> Incident:
 
 def add_note(by, pk: int, text: str, kind: str = TimelineEntry.Kind.NOTE) -> TimelineEntry:
     """A note by a responder (also linked alerts, changes and runbook actions from later
-    features, by `kind`)."""
+    features, by `kind`); `by` None is the console itself (an alert resolving)."""
     if not text.strip():
         raise Refused("A note needs some text.", 400)
     with transaction.atomic():
         incident = _lock(pk)
-        _require_act(by, incident)
+        if by is not None:
+            _require_act(by, incident)
         entry = incident.log(kind, text.strip(), by)
         audit.record("incident.note_added", actor=by, obj=incident, after={"text": text[:300]})
         changed(incident)

@@ -71,6 +71,8 @@ class Transitions:
 
 def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) -> Transitions:
     """One evaluation of one rule; the caller holds the rule's lock."""
+    from . import alert_incidents
+
     moves = Transitions()
     try:
         active = active_series(rule, now, source or DbSource())
@@ -101,11 +103,14 @@ def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) 
             moves.pending += 1
         else:
             alert.value, alert.annotations, alert.last_evaluated_at = value, annotations, now
-        if alert.state == AlertState.PENDING and now - alert.active_since >= hold:
+        fired = alert.state == AlertState.PENDING and now - alert.active_since >= hold
+        if fired:
             alert.state, alert.fired_at = AlertState.FIRING, now
             moves.fired += 1
             audit.record("alert.fired", obj=alert, after={"labels": labels, "value": value})
         alert.save()
+        if fired:
+            alert_incidents.on_fired(alert)
     for key, alert in current.items():
         if key in active:
             continue
@@ -121,6 +126,7 @@ def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) 
             alert.save(update_fields=["state", "resolved_at", "last_evaluated_at"])
             moves.resolved += 1
             audit.record("alert.resolved", obj=alert, after={"labels": alert.labels})
+            alert_incidents.on_resolved(alert)
     if moves.fired or moves.resolved or moves.pending or moves.dropped:
         live.publish("alerts", "alerts.changed")
     return moves

@@ -218,14 +218,13 @@ class AlertSerializer(serializers.ModelSerializer):
         return alert.inhibited
 
     def get_incident(self, alert) -> str | None:
-        incident = getattr(alert, "incident", None)
-        return getattr(incident, "ref", None) if incident is not None else None
+        return alert.incident.number if alert.incident_id else None
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts from the console's rules and from Alertmanager; `?state=firing` etc."""
 
-    queryset = Alert.objects.select_related("rule")
+    queryset = Alert.objects.select_related("rule", "incident")
     serializer_class = AlertSerializer
     lookup_field = "fingerprint"
     permission_classes = [ModelPermissions]

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from console import audit, live
 
+from . import alert_incidents
 from .alerting import fingerprint as label_fingerprint
 from .models import Alert, AlertState
 
@@ -107,6 +108,7 @@ def apply(alerts: list[dict], actor=None) -> dict[str, int]:
                 audit.record(
                     "alert.resolved", actor=actor, obj=current, after={"source": "alertmanager"}
                 )
+                alert_incidents.on_resolved(current)
                 counts["resolved"] += 1
                 continue
             if current is None:
@@ -128,6 +130,7 @@ def apply(alerts: list[dict], actor=None) -> dict[str, int]:
                     obj=created,
                     after={"labels": item["labels"], "source": "alertmanager"},
                 )
+                alert_incidents.on_fired(created)
                 counts["created"] += 1
             elif (current.labels, current.annotations) != (item["labels"], item["annotations"]):
                 current.labels, current.annotations = item["labels"], item["annotations"]

@@ -360,6 +360,13 @@ class Alert(models.Model):
     fired_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField()
+    incident = models.ForeignKey(
+        "incidents.Incident",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alerts",
+    )
 
     class Meta:
         ordering = ["-active_since"]
@@ -425,3 +432,14 @@ class InhibitRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_match} mutes {self.target_match} on {self.equal}"
+
+
+class AlertIncidentPolicy(models.Model):
+    """Which firing alerts open incidents, and at which severity (issue 6: critical → P1,
+    high → P2, medium → P3 by default); one row, editable in the admin."""
+
+    mapping = models.JSONField(default=dict, help_text='e.g. {"critical": "P1", "high": "P2"}')
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} → {v}" for k, v in self.mapping.items())

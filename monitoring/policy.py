@@ -10,7 +10,7 @@ from django.db import transaction
 
 from console import audit
 
-from .models import AlertRule, InhibitRule, Threshold
+from .models import AlertIncidentPolicy, AlertRule, InhibitRule, Threshold
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE = FIXTURES / "thresholds.json"
@@ -20,7 +20,23 @@ RULE_FIELDS = {f.name for f in AlertRule._meta.get_fields()} - {"id", "name", "a
 
 @transaction.atomic
 def load() -> str:
-    return f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}"
+    return (
+        f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}, "
+        f"{load_alert_incident_policy()}"
+    )
+
+
+# Issue 6: "critical → P1, high → P2, medium → P3 by default".
+DEFAULT_ALERT_INCIDENTS = {"critical": "P1", "high": "P2", "medium": "P3"}
+
+
+def load_alert_incident_policy() -> str:
+    policy, created = AlertIncidentPolicy.objects.get_or_create(
+        pk=1, defaults={"mapping": DEFAULT_ALERT_INCIDENTS}
+    )
+    if created:
+        audit.record("alert_incident_policy.seed", obj=policy, after=policy.mapping)
+    return f"alert → incident: {policy}"
 
 
 def load_inhibit_rules() -> str:
