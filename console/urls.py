@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from monitoring import views as monitoring_views
+
 from . import api, health, views
 
 api_v1 = [
@@ -14,7 +16,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    # The home page is the System Overview dashboard (issue 4).
+    path("", monitoring_views.overview, name="overview"),
     path(
         "login/",
         login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)),

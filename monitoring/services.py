@@ -416,7 +416,38 @@ def create_annotation(
                 "ends_at": ends_at.isoformat() if ends_at else None,
             },
         )
+        from .charts import annotations_changed
+
+        transaction.on_commit(annotations_changed)
         if module is not None:
             live.publish(f"module.{module.name}", "annotation.created", annotation=annotation.pk)
         live.publish("overview", "annotation.created", annotation=annotation.pk)
+    return annotation
+
+
+def end_annotation(annotation, actor, at=None):
+    """Close an ongoing annotation's span (now by default); one already ended stays as is."""
+    from .charts import annotations_changed
+    from .models import Annotation
+
+    at = at or timezone.now()
+    with transaction.atomic():
+        annotation = Annotation.objects.select_for_update().get(pk=annotation.pk)
+        if annotation.ends_at is not None:
+            return annotation
+        annotation.ends_at = max(at, annotation.starts_at)
+        annotation.save(update_fields=["ends_at"])
+        audit.record(
+            "annotation.end",
+            actor=actor,
+            obj=annotation,
+            before={"ends_at": None},
+            after={"ends_at": annotation.ends_at.isoformat()},
+        )
+        transaction.on_commit(annotations_changed)
+        if annotation.module_id is not None:
+            live.publish(
+                f"module.{annotation.module.name}", "annotation.updated", annotation=annotation.pk
+            )
+        live.publish("overview", "annotation.updated", annotation=annotation.pk)
     return annotation

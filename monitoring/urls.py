@@ -2,15 +2,17 @@ from django.urls import path
 
 from console.pending import pending_page
 
+from . import views
+
 app_name = "monitoring"
 urlpatterns = [
-    path(
-        "",
-        pending_page(
-            "Monitoring", 4, "Module polling, metrics, thresholds and the Plotly dashboards."
-        ),
-        name="index",
-    ),
+    path("", views.index, name="index"),
+    path("modules/add/", views.module_add, name="module_add"),
+    path("modules/<slug:name>/", views.module_dashboard, name="module"),
+    path("modules/<slug:name>/edit/", views.module_edit, name="module_edit"),
+    path("annotations/add/", views.annotation_add, name="annotation_add"),
+    path("annotations/<int:pk>/end/", views.annotation_end, name="annotation_end"),
+    path("charts/<slug:key>.json", views.chart_data, name="chart"),
     path(
         "jobs/",
         pending_page("Jobs", 10, "The batch job catalogue, its runs, and runbook actions."),
