@@ -245,6 +245,8 @@ CELERY_BEAT_SCHEDULE = {
     "prune-samples": {"task": "monitoring.tasks.prune_samples", "schedule": 3600.0},
 }
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
+# A module is UNHEALTHY after this many failed polls in a row (issue 4: configurable).
+MONITORING_FAILURES_BEFORE_UNHEALTHY = env_int("MONITORING_FAILURES_BEFORE_UNHEALTHY", 3)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

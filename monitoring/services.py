@@ -24,7 +24,7 @@ from .promql import Evaluator, PromQLError, single
 from .store import DbSource, forget_series_cache, resolution_for, store_many
 
 # How many polls in a row may fail before a module is UNHEALTHY (issue 4: configurable).
-FAILURES_BEFORE_UNHEALTHY = getattr(settings, "MONITORING_FAILURES_BEFORE_UNHEALTHY", 3)
+FAILURES_BEFORE_UNHEALTHY = settings.MONITORING_FAILURES_BEFORE_UNHEALTHY
 BASELINE_WINDOW = timedelta(days=7)
 
 
