@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 
-from _django import ROOT, free_port, setup, start_daphne, viewer_session_cookie
+from _django import ROOT, free_port, launch_chromium, setup, start_daphne, viewer_session_cookie
 
 TRIALS = int(os.environ.get("BENCH_TRIALS", "20"))
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -106,17 +106,7 @@ def main() -> int:
     latencies = []
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
+            browser = launch_chromium(playwright)
             context = browser.new_context()
             base = f"http://127.0.0.1:{port}"
             context.add_cookies([{"name": "sessionid", "value": session, "url": base}])

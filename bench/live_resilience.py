@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 
-from _django import free_port, setup, start_daphne, viewer_session_cookie
+from _django import free_port, launch_chromium, setup, start_daphne, viewer_session_cookie
 
 PAGES = int(os.environ.get("BENCH_PAGES", "20"))
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -45,17 +45,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     results = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(playwright)
         pages = []
         for _ in range(PAGES):
             context = browser.new_context()
