@@ -1,33 +1,18 @@
 """Forms of the monitoring pages: a module's settings and an annotation."""
 
 import re
-from urllib.parse import urlsplit
 
 from django import forms
 from django.utils import timezone
 
 from .models import Annotation, Module
+from .validators import module_url
 
 LABEL_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 
 def validate_module_url(value: str) -> str:
-    """A module is polled at <base URL>/health and /metrics: plain http(s) to a host, with no
-    credentials, query or fragment (a token goes in the token field, never in the URL)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise forms.ValidationError("Use an http:// or https:// address.")
-    if not parts.hostname:
-        raise forms.ValidationError("The address needs a host name.")
-    if parts.username or parts.password:
-        raise forms.ValidationError("Put credentials in the token field, not in the address.")
-    if parts.query or parts.fragment:
-        raise forms.ValidationError("The address may not have a query (?…) or fragment (#…).")
-    try:
-        parts.port  # noqa: B018 — raises on a port out of range
-    except ValueError:
-        raise forms.ValidationError("The port is not a valid number.") from None
-    return value.rstrip("/")
+    return module_url(value)
 
 
 class LabelsField(forms.CharField):

@@ -5,6 +5,8 @@ import re
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from .validators import module_url
+
 
 class Status(models.TextChoices):
     HEALTHY = "HEALTHY"
@@ -28,8 +30,10 @@ class Module(models.Model):
         validators=[RegexValidator(r"^[a-z][a-z0-9_-]*$", "Lower-case letters, digits, - and _.")],
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    base_url = models.URLField(
-        help_text="e.g. http://127.0.0.1:8081 — /health and /metrics below it"
+    base_url = models.CharField(
+        max_length=200,
+        validators=[module_url],
+        help_text="e.g. http://127.0.0.1:8081 — /health and /metrics below it",
     )
     # Write-only in forms and API: never rendered back.
     token = models.CharField(

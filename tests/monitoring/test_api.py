@@ -124,3 +124,14 @@ def test_an_operator_may_not_add_modules(client, operator):
         content_type="application/json",
     )
     assert response.status_code == 403
+
+
+def test_a_single_label_host_is_a_valid_module_address(client, opslead):
+    """Container and cluster service names have no dots; Django's URLValidator refuses them."""
+    client.force_login(opslead)
+    response = client.post(
+        "/api/v1/modules/",
+        {"name": "svc", "kind": "other", "base_url": "http://beta-svc:9100"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.json()
