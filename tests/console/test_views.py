@@ -171,3 +171,6 @@ def test_every_page_loads_the_notification_inbox_lazily(client, operator):
     assert f'hx-get="{reverse("incidents:inbox")}"' in html
     inbox = client.get(reverse("incidents:inbox"), HTTP_HX_REQUEST="true")
     assert inbox.status_code == 200 and b'id="incident-badge"' in inbox.content
+    # The loaded copy refreshes on live messages only: a `load` trigger on it would make
+    # htmx fetch it again on every swap, forever.
+    assert b'hx-trigger="live-refresh"' in inbox.content
