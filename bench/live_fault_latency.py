@@ -9,6 +9,7 @@ page takes to show the destination DOWN (and UP again) in its grid, without a re
 
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -115,8 +116,13 @@ def main() -> int:
             cell = "#destination-analytics_warehouse"
             page.wait_for_selector(f"{cell}[data-state=UP]", timeout=60_000)
             page.evaluate("() => { window.__noReload = true; }")
+            rng = random.Random(4)
             for _ in range(TRIALS):
                 for on, state in ((True, "DOWN"), (False, "UP")):
+                    # A fault strikes at any moment of the poll cycle: without this pause each
+                    # switch would follow the poll that showed the last one, and wait a whole
+                    # interval every time.
+                    time.sleep(rng.uniform(0, POLL_INTERVAL))
                     start = time.monotonic()
                     _fault(ports["gamma"], on)
                     page.wait_for_selector(f"{cell}[data-state={state}]", timeout=60_000)
