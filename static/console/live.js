@@ -8,10 +8,10 @@
  * - A message with `html` is swapped in by id (hx-swap-oob); one without tells the elements that
  *   declared its topic to re-fetch themselves through their hx-get (event "live-refresh").
  * - The socket reconnects whatever the close code (Daphne closes idle sockets with 1000, which
- *   htmx's ws extension would not reconnect), with capped, jittered backoff. A ping every 4 s
+ *   htmx's ws extension would not reconnect), with capped, jittered backoff. A ping every 3 s
  *   finds half-open connections, and its pong carries every subscribed topic's current number:
  *   a page that lost the last message of a burst (no later message reveals the gap) sees it
- *   there and re-syncs within about 5 s.
+ *   there and re-syncs within about 4 s.
  * - While the socket is down the page polls: every data-live-poll seconds it re-fetches.
  */
 (function () {
@@ -30,7 +30,7 @@
   var pingTimer = null;
   var awaitingPong = false;
   var pending = new Map(); // element -> timer, to coalesce bursts of refreshes
-  var PING_MS = 4000;
+  var PING_MS = 3000;
   var GRACE_MS = 1000;     // a message still in flight when the pong came is not a loss
 
   function setState(state, label) {
