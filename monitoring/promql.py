@@ -18,6 +18,7 @@ import bisect
 import math
 import operator
 import re
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -61,12 +62,13 @@ class Selector:
     offset_seconds: float = 0.0
 
 
-class Source:
+class Source(ABC):
     """Where samples come from; `select` returns each matching series with its points in
     [start, end] (unix seconds)."""
 
+    @abstractmethod
     def select(self, selector: Selector, start: float, end: float) -> list[tuple[Labels, Points]]:
-        raise NotImplementedError
+        """Each series matching `selector`, with its points in [start, end]."""
 
 
 @dataclass
