@@ -2,6 +2,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from console.filters import datetime_range
 from monitoring.models import Module
 
 from .models import Incident, Severity, Status
@@ -22,18 +23,7 @@ class IncidentFilter(django_filters.FilterSet):
         label="Module",
         widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
-    since = django_filters.IsoDateTimeFilter(
-        field_name="declared_at",
-        lookup_expr="gte",
-        label="Declared from",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    until = django_filters.IsoDateTimeFilter(
-        field_name="declared_at",
-        lookup_expr="lte",
-        label="Declared to",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
+    since, until = datetime_range("declared_at", "Declared from", "Declared to")
 
     class Meta:
         model = Incident

@@ -174,3 +174,12 @@ def test_every_page_loads_the_notification_inbox_lazily(client, operator):
     # The loaded copy refreshes on live messages only: a `load` trigger on it would make
     # htmx fetch it again on every swap, forever.
     assert b'hx-trigger="live-refresh"' in inbox.content
+
+
+def test_audit_pages_link_onwards_keeping_the_filters(client, viewer):
+    for i in range(55):
+        audit.record("x.y", after={"i": i})
+    client.force_login(viewer)
+    html = client.get(reverse("audit"), {"action": "x."}).content.decode()
+    assert 'aria-label="Audit pages"' in html and "55 entries" in html
+    assert "?action=x.&amp;page=2" in html
