@@ -292,11 +292,9 @@ def _record_level(threshold, module, value, baseline, now) -> str:
     return level
 
 
-def evaluate_module_thresholds(module: Module, now, thresholds=None) -> list[str]:
-    if thresholds is None:
-        thresholds = Threshold.objects.filter(scope=module.kind, enabled=True)
+def _evaluate(thresholds, module: Module | None, now, source) -> list[str]:
+    """Value, baseline (where relative) and band of each threshold, recorded."""
     levels = []
-    source = DbSource(module_ids=[module.pk])
     for threshold in thresholds:
         try:
             value = threshold_value(threshold, now, module, source)
@@ -307,20 +305,17 @@ def evaluate_module_thresholds(module: Module, now, thresholds=None) -> list[str
     return levels
 
 
+def evaluate_module_thresholds(module: Module, now, thresholds=None) -> list[str]:
+    if thresholds is None:
+        thresholds = Threshold.objects.filter(scope=module.kind, enabled=True)
+    return _evaluate(thresholds, module, now, DbSource(module_ids=[module.pk]))
+
+
 def evaluate_system_thresholds(now=None) -> list[str]:
     now = now or timezone.now()
-    levels = []
-    source = DbSource()
     with transaction.atomic():
-        for threshold in Threshold.objects.filter(scope=Threshold.SYSTEM, enabled=True):
-            try:
-                value = threshold_value(threshold, now, None, source)
-            except PromQLError:
-                value = None
-            baseline = (
-                baseline_for(threshold, now, None) if threshold.relative_to_baseline else None
-            )
-            levels.append(_record_level(threshold, None, value, baseline, now))
+        thresholds = Threshold.objects.filter(scope=Threshold.SYSTEM, enabled=True)
+        levels = _evaluate(thresholds, None, now, DbSource())
     live.publish("overview", "system.thresholds_evaluated")
     return levels
 
