@@ -1,5 +1,3 @@
-import re
-
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -10,9 +8,9 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console import audit, live
+from console import audit
 
-from . import alerting, intake, services
+from . import alerting, intake, services, silences
 from .models import Alert, MetricStatus, Module, PipelineState, Silence
 
 
@@ -254,14 +252,6 @@ class MatcherSerializer(serializers.Serializer):
     isRegex = serializers.BooleanField(default=False)  # noqa: N815 (Alertmanager's spelling)
     isEqual = serializers.BooleanField(default=True)  # noqa: N815
 
-    def validate(self, data):
-        if data["isRegex"]:
-            try:
-                re.compile(data["value"])
-            except re.error as exc:
-                raise serializers.ValidationError({"value": f"invalid regex: {exc}"}) from None
-        return data
-
 
 class SilenceSerializer(serializers.ModelSerializer):
     """Alertmanager's field names: matchers, startsAt, endsAt, createdBy, comment."""
@@ -278,25 +268,6 @@ class SilenceSerializer(serializers.ModelSerializer):
 
     def get_status(self, silence) -> dict:
         return {"state": silence.state(timezone.now())}
-
-    def validate_matchers(self, value):
-        if not value:
-            raise serializers.ValidationError("At least one matcher.")
-        if all(m["value"] == "" or (m["isRegex"] and m["value"] in (".*", ".+")) for m in value):
-            raise serializers.ValidationError("Matchers that match every alert are refused.")
-        return value
-
-    def validate_comment(self, value):
-        if not value.strip():
-            raise serializers.ValidationError("Say why (it is shown on every silenced alert).")
-        return value
-
-    def validate(self, data):
-        if data["ends_at"] <= data["starts_at"]:
-            raise serializers.ValidationError({"endsAt": "Must be after startsAt."})
-        if data["ends_at"] <= timezone.now():
-            raise serializers.ValidationError({"endsAt": "Must be in the future."})
-        return data
 
 
 class SilencePermissions(ModelPermissions):
@@ -318,34 +289,27 @@ class SilenceViewSet(
     serializer_class = SilenceSerializer
     permission_classes = [SilencePermissions]
 
-    def perform_create(self, serializer):
-        silence = serializer.save(
-            created_by=self.request.user, created_by_name=self.request.user.get_username()
-        )
-        audit.record(
-            "silence.create",
-            actor=self.request.user,
-            obj=silence,
-            after=SilenceSerializer(silence).data,
-        )
-        live.publish("alerts", "alerts.changed")
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            silence = silences.create_silence(
+                request.user,
+                [dict(m) for m in data["matchers"]],
+                data["starts_at"],
+                data["ends_at"],
+                data["comment"],
+            )
+        except silences.SilenceError as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+        return Response(SilenceSerializer(silence).data, status=201)
 
     def destroy(self, request, *args, **kwargs):
-        silence = self.get_object()
-        now = timezone.now()
-        if silence.state(now) == "expired":
-            return Response({"detail": "That silence has already expired."}, status=409)
-        before = {"endsAt": silence.ends_at.isoformat()}
-        silence.ends_at = max(now, silence.starts_at)
-        silence.save(update_fields=["ends_at"])
-        audit.record(
-            "silence.expire",
-            actor=request.user,
-            obj=silence,
-            before=before,
-            after={"endsAt": silence.ends_at.isoformat()},
-        )
-        live.publish("alerts", "alerts.changed")
+        try:
+            silence = silences.expire_silence(request.user, self.get_object())
+        except silences.SilenceError as exc:
+            return Response({"detail": str(exc)}, status=409)
         return Response(SilenceSerializer(silence).data)
 
 
