@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint clean-var
+.PHONY: run test lint clean-var backup restore
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || { python=$$(bin/find-python) && echo "Creating $(VENV) with $$python" && $$python -m venv $(VENV); }
@@ -27,3 +27,15 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+
+# The console's own database, in the mode it runs in: DATABASE_URL if set (pg_dump/pg_restore),
+# else the embedded SQLite under var/. `make backup [FILE=path]`, `make restore FILE=path
+# [REPLACE=1]` (a restore goes into an empty database unless REPLACE=1). README: "Backups".
+KEY_ENV = $$(test -n "$$SECRET_KEY" || test ! -s var/secret_key || echo SECRET_KEY="$$(cat var/secret_key)")
+
+backup: $(VENV)/.installed
+	@env $(KEY_ENV) $(PY) manage.py backup_db $(if $(FILE),--output "$(FILE)")
+
+restore: $(VENV)/.installed
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup file> [REPLACE=1]"; exit 2; }
+	@env $(KEY_ENV) $(PY) manage.py restore_db "$(FILE)" $(if $(REPLACE),--replace)
