@@ -55,3 +55,44 @@ def test_login_page_is_served_to_anonymous_users(client, db):
     # No inline script anywhere: the CSP forbids it.
     assert b"<script>" not in response.content
     assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_idle_session_signs_out_after_the_timeout(client, operator, settings):
+    settings.SESSION_IDLE_TIMEOUT = 60
+    with time_machine.travel("2026-11-21 10:00:00Z", tick=False) as traveller:
+        _login(client, "operator", GOOD)
+        assert client.get(reverse("audit")).status_code == 200
+        traveller.shift(59 * 60)
+        assert client.get(reverse("audit")).status_code == 200  # a page load is activity
+        traveller.shift(61 * 60)
+        response = client.get(reverse("audit"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert AuditEntry.objects.filter(action="auth.idle_timeout", actor_name="operator").exists()
+
+
+def test_live_refreshes_do_not_count_as_activity(client, operator, settings):
+    settings.SESSION_IDLE_TIMEOUT = 60
+    with time_machine.travel("2026-11-21 10:00:00Z", tick=False) as traveller:
+        _login(client, "operator", GOOD)
+        client.get(reverse("audit"))
+        for _ in range(6):
+            traveller.shift(10 * 60)
+            client.get(reverse("audit"), HTTP_HX_REQUEST="true")
+        traveller.shift(60)
+        response = client.get(
+            reverse("audit"),
+            HTTP_HX_REQUEST="true",
+            HTTP_HX_CURRENT_URL="http://testserver/audit/?actor=x",
+        )
+    # The fragment request is told to load the login page whole, coming back to the page.
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("login") + "?next=%2Faudit%2F"
+    assert client.get(reverse("audit")).status_code == 302
+
+
+def test_idle_timeout_zero_turns_it_off(client, operator, settings):
+    settings.SESSION_IDLE_TIMEOUT = 0
+    with time_machine.travel("2026-11-21 10:00:00Z", tick=False) as traveller:
+        _login(client, "operator", GOOD)
+        traveller.shift(10 * 3600)
+        assert client.get(reverse("audit")).status_code == 200
