@@ -11,7 +11,6 @@ from django.db import transaction
 from console import audit
 
 from . import runbooks
-
 from .models import AlertIncidentPolicy, AlertRule, InhibitRule, Threshold
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -219,9 +219,7 @@ def preload(exprs: list[str], start: datetime, end: datetime, source: Source) ->
                 continue
             seen.add(key)
             bare = Selector(sel.name, sel.matchers)
-            for labels, points in source.select(
-                bare, start.timestamp() - reach, end.timestamp()
-            ):
+            for labels, points in source.select(bare, start.timestamp() - reach, end.timestamp()):
                 existing = memory.series.get(labels)
                 if existing is None:
                     memory.series[labels] = list(points)

@@ -93,7 +93,7 @@ def spans(text: str) -> list[dict]:
 
 
 def anchor(title: str) -> str:
-    """"C.2 Processing Dead Letter Queue" → "c-2" (the alias targets); otherwise a slug."""
+    """ "C.2 Processing Dead Letter Queue" → "c-2" (the alias targets); otherwise a slug."""
     match = _SECTION.match(title)
     return f"{match.group(1).lower()}-{match.group(2)}" if match else slugify(title)
 
