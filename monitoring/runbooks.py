@@ -46,10 +46,11 @@ class Link:
 def index() -> dict[str, Link]:
     """Every name an alert rule may use → its page: each slug, and each alias (one query)."""
     found: dict[str, Link] = {}
-    for runbook in Runbook.objects.only("slug", "title", "aliases"):
-        for name, anchor in (runbook.aliases or {}).items():
-            found.setdefault(str(name), Link(runbook, str(anchor or "")))
-    for runbook in Runbook.objects.only("slug", "title", "aliases"):
+    pages = list(Runbook.objects.only("slug", "title", "aliases"))
+    for runbook in pages:
+        for name, section in (runbook.aliases or {}).items():
+            found.setdefault(str(name), Link(runbook, str(section or "")))
+    for runbook in pages:  # a page's own slug wins over another page's alias
         found[runbook.slug] = Link(runbook)
     return found
 
