@@ -187,7 +187,12 @@ class RuleTest:
                     "line": {"color": "#c0392b", "dash": "dash", "width": 1},
                 }
             )
-        return {"traces": traces, "shapes": shapes, "threshold": self.threshold}
+        return {
+            "traces": traces,
+            "shapes": shapes,
+            "threshold": self.threshold,
+            "range": [self.start.isoformat(), self.end.isoformat()],
+        }
 
 
 def _value_side(expr: str) -> tuple[str, float | None, str]:

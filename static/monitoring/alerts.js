@@ -22,7 +22,7 @@
         showlegend: data.traces.length > 1 && data.traces.length <= 10,
         legend: { orientation: "h", y: -0.25 },
         shapes: data.shapes,
-        xaxis: { type: "date" },
+        xaxis: { type: "date", range: data.range },
         yaxis: { zeroline: false }
       }, { displaylogo: false, responsive: true, displayModeBar: "hover" });
     });
