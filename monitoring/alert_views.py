@@ -432,7 +432,9 @@ def incident_alert_link(request: HttpRequest, number: str) -> HttpResponse:
     incident = _act_on_incident(request, number)
     raw = request.POST.get("alert", "")
     alert = Alert.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
-    if alert is None:
+    if not incident.is_active:
+        result, status = {"text": f"{incident.number} is no longer active.", "ok": False}, 409
+    elif alert is None:
         result, status = {"text": "Pick an alert to link.", "ok": False}, 400
     elif alert.state != AlertState.FIRING:
         result, status = {"text": f"Alert {alert.name} is not firing.", "ok": False}, 409
@@ -450,6 +452,9 @@ def incident_alert_link(request: HttpRequest, number: str) -> HttpResponse:
 def incident_alert_unlink(request: HttpRequest, number: str, pk: int) -> HttpResponse:
     incident = _act_on_incident(request, number)
     alert = get_object_or_404(Alert, pk=pk, incident=incident)
+    if not incident.is_active:  # a finished incident's alerts are its record
+        text = f"{incident.number} is no longer active."
+        return _finish(request, incident, {"text": text, "ok": False}, 409)
     alert_incidents.unlink(request.user, alert, incident)
     return _finish(request, incident, {"text": f"Alert {alert.name} unlinked.", "ok": True}, 200)
 

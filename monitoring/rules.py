@@ -302,5 +302,7 @@ def test_rule(
             index += 1
     except PromQLError as exc:
         result.error = str(exc)
+    except (ArithmeticError, ValueError, TypeError) as exc:  # e.g. ln() of a negative value
+        result.error = f"The expression failed on the stored data: {exc}"
     result.episodes.sort(key=lambda e: (e.fired_at is None, e.fired_at or e.pending_at))
     return result

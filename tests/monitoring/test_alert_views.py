@@ -502,3 +502,25 @@ def test_panel_of_an_unknown_or_hidden_incident_is_404(client, alert, incident, 
     assert (
         client.get(reverse("monitoring:incident_alerts", args=[incident.number])).status_code == 403
     )
+
+
+def test_a_resolved_incident_takes_no_new_links_and_keeps_its_alerts(
+    client, alert, incident, operator
+):
+    from incidents import services
+    from incidents.models import Status
+
+    other = AlertFactory(labels={"module": "beta", "k": "o"})
+    Alert.objects.filter(pk=alert.pk).update(incident=incident)
+    services.move(operator, incident.pk, Status.RESOLVED, resolution_summary="fixed")
+    client.force_login(operator)
+    response = client.post(
+        reverse("monitoring:incident_alert_link", args=[incident.number]), {"alert": other.pk}, **HX
+    )
+    assert "no longer active" in response.content.decode()
+    response = client.post(
+        reverse("monitoring:incident_alert_unlink", args=[incident.number, alert.pk]), **HX
+    )
+    assert response["X-Refused-Status"] == "409"
+    assert Alert.objects.get(pk=alert.pk).incident == incident
+    assert Alert.objects.get(pk=other.pk).incident is None

@@ -378,3 +378,13 @@ def test_two_commanders_linking_one_alert_at_once_one_wins(operator, opslead):
     alert.refresh_from_db()
     assert alert.incident.number == winner
     assert AuditEntry.objects.filter(action="alert.link").count() == 1
+
+
+def test_rule_test_of_an_expression_failing_on_the_data_is_shown(rule):
+    source = MemorySource()
+    source.add(
+        {"__name__": "gamma_x", "module": "gamma"},
+        [((T0 - timedelta(minutes=m)).timestamp(), -1.0) for m in range(70)],
+    )
+    result = rules.test_rule(rule, expr="ln(gamma_x) > 0", end=T0, source=source)
+    assert "failed on the stored data" in result.error
