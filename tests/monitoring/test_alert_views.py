@@ -524,3 +524,21 @@ def test_a_resolved_incident_takes_no_new_links_and_keeps_its_alerts(
     assert response["X-Refused-Status"] == "409"
     assert Alert.objects.get(pk=alert.pk).incident == incident
     assert Alert.objects.get(pk=other.pk).incident is None
+
+
+def test_silence_and_rule_lists_query_count_is_bounded(
+    client, seeded, operator, django_assert_max_num_queries
+):
+    now = timezone.now()
+    for i in range(20):
+        AlertFactory(labels={"module": "gamma", "n": str(i)})
+        create_silence(
+            None, [{"name": "n", "value": str(i)}], now, now + timedelta(hours=1), f"s{i}"
+        )
+    client.force_login(operator)
+    with django_assert_max_num_queries(15):
+        client.get(reverse("monitoring:silences"))
+    with django_assert_max_num_queries(15):
+        client.get(reverse("monitoring:rules"))
+    with django_assert_max_num_queries(15):
+        client.get(reverse("monitoring:runbooks"))
