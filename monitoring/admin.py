@@ -7,7 +7,16 @@ from django.contrib import admin
 from console.admin import AuditedAdmin
 
 from .forms import validate_module_url
-from .models import Annotation, MetricStatus, Module, PipelineState, Poll, StatusChange, Threshold
+from .models import (
+    Annotation,
+    MetricStatus,
+    Module,
+    PipelineState,
+    Poll,
+    Runbook,
+    StatusChange,
+    Threshold,
+)
 
 
 class ModuleAdminForm(forms.ModelForm):
@@ -140,3 +149,14 @@ class PollAdmin(ReadOnlyAdmin):
 @admin.register(PipelineState)
 class PipelineStateAdmin(ReadOnlyAdmin):
     list_display = ["status", "changed_at"]
+
+
+@admin.register(Runbook)
+class RunbookAdmin(AuditedAdmin):
+    """Runbook pages (001 "Runbook Appendix", "Common Incident Scenarios"); seeded once, then
+    edited here. The body is shown escaped on its page."""
+
+    list_display = ["title", "slug", "kind", "source", "updated_at"]
+    list_filter = ["kind"]
+    search_fields = ["slug", "title", "body"]
+    ordering = ["kind", "position"]

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from console import roles
+from console import audit, live, roles
 
 from .alerting import annotate
 from .models import Alert, AlertIncidentPolicy, Module
@@ -121,26 +121,51 @@ def on_resolved(alert: Alert) -> None:
         log.exception("alert %s resolved but the incident timeline could not say so", alert.pk)
 
 
+class LinkRefused(ValueError):
+    """A link or unlink that cannot be done, with the reason for the user."""
+
+
 def link(by, alert: Alert, incident) -> None:
-    """An operator links an alert to an incident by hand."""
+    """An operator links an alert to an incident by hand. The alert row is locked: of two people
+    linking the same alert to different incidents at once, the second is refused."""
     from incidents import services as incidents
     from incidents.models import TimelineEntry
 
-    Alert.objects.filter(pk=alert.pk).update(incident=incident)
-    incidents.add_note(
-        by,
-        incident.pk,
-        f"Alert {alert.name} linked: {_describe(alert)}",
-        kind=TimelineEntry.Kind.ALERT,
-    )
-
-
-def unlink(by, alert: Alert) -> None:
-    from incidents import services as incidents
-    from incidents.models import TimelineEntry
-
-    if alert.incident_id:
+    with transaction.atomic():
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
+        if locked.incident_id == incident.pk:
+            return
+        if locked.incident_id is not None:
+            raise LinkRefused(f"Alert {locked.name} is already linked to another incident.")
+        Alert.objects.filter(pk=alert.pk).update(incident=incident)
+        alert.incident = incident
         incidents.add_note(
-            by, alert.incident_id, f"Alert {alert.name} unlinked", kind=TimelineEntry.Kind.ALERT
+            by,
+            incident.pk,
+            f"Alert {alert.name} linked: {_describe(alert)}",
+            kind=TimelineEntry.Kind.ALERT,
+        )
+        audit.record("alert.link", actor=by, obj=alert, after={"incident": incident.number})
+        live.publish("alerts", "alerts.changed")
+
+
+def unlink(by, alert: Alert, incident=None) -> None:
+    """Unlink an alert from its incident (from `incident` only, when given: a stale page must
+    not unlink it from another one it was linked to meanwhile)."""
+    from incidents import services as incidents
+    from incidents.models import TimelineEntry
+
+    with transaction.atomic():
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
+        if locked.incident_id is None or (
+            incident is not None and locked.incident_id != incident.pk
+        ):
+            return
+        number = locked.incident.number
+        incidents.add_note(
+            by, locked.incident_id, f"Alert {alert.name} unlinked", kind=TimelineEntry.Kind.ALERT
         )
         Alert.objects.filter(pk=alert.pk).update(incident=None)
+        alert.incident = None
+        audit.record("alert.unlink", actor=by, obj=alert, before={"incident": number})
+        live.publish("alerts", "alerts.changed")

@@ -447,3 +447,38 @@ class AlertIncidentPolicy(models.Model):
 
     def __str__(self) -> str:
         return ", ".join(f"{k} → {v}" for k, v in self.mapping.items())
+
+
+# --- runbooks (issue 6, 001 "Runbook Appendix" and "Common Incident Scenarios") ----------------
+
+
+class Runbook(models.Model):
+    """A runbook page: one of 001's Runbook Appendix A–F or one of its incident scenarios.
+
+    `body` is the manual's text (Markdown-ish: `####` headings, **bold** labels, numbered and
+    bulleted steps, fenced code); it is rendered escaped, block by block. `aliases` maps the
+    runbook names alert rules use (001 "Alert Definitions": `runbook-gamma-dlq-growth`) to this
+    page, optionally to one of its sections: {"runbook-gamma-dlq-growth": "c-2"}.
+    """
+
+    class Kind(models.TextChoices):
+        PROCEDURE = "procedure", "Runbook"
+        SCENARIO = "scenario", "Incident scenario"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    summary = models.CharField(max_length=300, blank=True)
+    body = models.TextField()
+    aliases = models.JSONField(
+        default=dict, blank=True, help_text='Alert runbook names → section, e.g. {"runbook-x": ""}'
+    )
+    source = models.CharField(max_length=120, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "position", "title"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from console import audit
 
+from . import runbooks
 from .models import AlertIncidentPolicy, AlertRule, InhibitRule, Threshold
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -22,7 +23,7 @@ RULE_FIELDS = {f.name for f in AlertRule._meta.get_fields()} - {"id", "name", "a
 def load() -> str:
     return (
         f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}, "
-        f"{load_alert_incident_policy()}"
+        f"{load_alert_incident_policy()}, {runbooks.load()}"
     )
 
 

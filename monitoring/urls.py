@@ -2,7 +2,7 @@ from django.urls import path
 
 from console.pending import pending_page
 
-from . import views
+from . import alert_views, views
 
 app_name = "monitoring"
 urlpatterns = [
@@ -17,5 +17,28 @@ urlpatterns = [
         "jobs/",
         pending_page("Jobs", 10, "The batch job catalogue, its runs, and runbook actions."),
         name="jobs",
+    ),
+    # Alerts, silences, rules, runbooks, the war room's alerts panel (issue 6).
+    path("alerts/", alert_views.alerts, name="alerts"),
+    path("alerts/<int:pk>/", alert_views.alert_detail, name="alert"),
+    path("silences/", alert_views.silence_list, name="silences"),
+    path("silences/add/", alert_views.silence_add, name="silence_add"),
+    path("silences/<int:pk>/expire/", alert_views.silence_expire, name="silence_expire"),
+    path("rules/", alert_views.rule_list, name="rules"),
+    path("rules/<slug:name>/", alert_views.rule_detail, name="rule"),
+    path("rules/<slug:name>/enabled/", alert_views.rule_enabled, name="rule_enabled"),
+    path("rules/<slug:name>/test/", alert_views.rule_test, name="rule_test"),
+    path("runbooks/", alert_views.runbook_list, name="runbooks"),
+    path("runbooks/<slug:slug>/", alert_views.runbook_detail, name="runbook"),
+    path("incidents/<str:number>/alerts/", alert_views.incident_alerts, name="incident_alerts"),
+    path(
+        "incidents/<str:number>/alerts/link/",
+        alert_views.incident_alert_link,
+        name="incident_alert_link",
+    ),
+    path(
+        "incidents/<str:number>/alerts/<int:pk>/unlink/",
+        alert_views.incident_alert_unlink,
+        name="incident_alert_unlink",
     ),
 ]

@@ -1,4 +1,5 @@
 import factory
+from django.utils import timezone
 
 from monitoring.models import Module, Threshold
 
@@ -22,3 +23,28 @@ class ThresholdFactory(factory.django.DjangoModelFactory):
     scope = Module.Kind.GAMMA
     name = factory.Sequence(lambda n: f"Threshold {n}")
     expr = "sum(demo_gauge)"
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    """A firing alert of a rule-less source unless told otherwise (issue 6 pages)."""
+
+    class Meta:
+        model = "monitoring.Alert"
+
+    fingerprint = factory.Sequence(lambda n: f"{n:016x}")
+    name = "gamma_destination_down"
+    severity = "high"
+    labels = factory.LazyAttribute(
+        lambda a: {
+            "alertname": a.name,
+            "severity": a.severity,
+            "module": "gamma",
+            "destination": "analytics_warehouse",
+        }
+    )
+    annotations = factory.LazyAttribute(lambda a: {"summary": f"{a.name} summary"})
+    state = "firing"
+    value = 0.0
+    active_since = factory.LazyFunction(timezone.now)
+    fired_at = factory.LazyFunction(timezone.now)
+    last_evaluated_at = factory.LazyFunction(timezone.now)
