@@ -124,11 +124,10 @@ def next_slots(type_: MaintenanceType, now=None, count: int = 6):
 
 # --- checks -------------------------------------------------------------------------------
 def _duration_text(minutes: int) -> str:
-    if minutes % 1440 == 0:
-        days = minutes // 1440
-        return (
-            f"{days // 7} week{'s' if days // 7 > 1 else ''}" if days % 7 == 0 else f"{days} days"
-        )
+    """As the manual says it: "1 week", "2 weeks", "48 h", "4 h"."""
+    if minutes and minutes % 10080 == 0:
+        weeks = minutes // 10080
+        return f"{weeks} week{'s' if weeks > 1 else ''}"
     if minutes % 60 == 0:
         return f"{minutes // 60} h"
     return f"{minutes} min"
