@@ -199,7 +199,7 @@ def test_silence_lifecycle_and_a_firing_gamma_alert_pages_no_one(
     made.refresh_from_db()
     assert made.status == Status.COMPLETED and made.ended_at == end
     assert Silence.objects.get(pk=silence.pk).state(end) == "expired"
-    assert AuditEntry.objects.filter(action="silence.expire").exists()
+    assert AuditEntry.objects.filter(action="maintenance.end", object_id=str(made.pk)).exists()
     # Alerts flow again once the window is over: a new episode opens an incident.
     Alert.objects.all().delete()
     for minutes in (1, 2, 6, 7):
@@ -220,6 +220,8 @@ def test_ending_early_by_hand_expires_the_silence_and_reanchors_post_items(
         maintenance.end_window(made.pk, by=opslead)
         made.refresh_from_db()
         assert made.silence.state(early + timedelta(seconds=1)) == "expired"
+        assert made.silence.ends_at == early
+    assert AuditEntry.objects.filter(action="silence.expire").exists()
     first_post = made.checklist.get(phase=Phase.POST_30M, position=1)
     assert first_post.due_at == early + timedelta(minutes=30)
 
