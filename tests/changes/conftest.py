@@ -26,3 +26,11 @@ def engmanager(roles):
     user = UserFactory(username="engmanager")
     user.groups.add(roles["Engineering Manager"].group)
     return user
+
+
+@pytest.fixture
+def ipolicy(roles):
+    """The incident policy (to declare incidents)."""
+    from incidents import policy
+
+    policy.load()
