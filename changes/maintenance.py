@@ -377,7 +377,11 @@ def schedule_window(
 
 
 def _locked(window_pk: int) -> MaintenanceWindow:
-    return MaintenanceWindow.objects.select_for_update().select_related("type").get(pk=window_pk)
+    return (
+        MaintenanceWindow.objects.select_for_update(of=("self",))
+        .select_related("type")
+        .get(pk=window_pk)
+    )
 
 
 def approve_window(by, window_pk: int) -> MaintenanceWindow:
@@ -472,7 +476,7 @@ def start_window(window_pk: int, now=None) -> MaintenanceWindow | None:
     now = now or timezone.now()
     with transaction.atomic():
         window = (
-            MaintenanceWindow.objects.select_for_update(skip_locked=True)
+            MaintenanceWindow.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("type")
             .filter(pk=window_pk, status=Status.APPROVED, start__lte=now)
             .first()
@@ -517,7 +521,7 @@ def end_window(window_pk: int, by=None, now=None) -> MaintenanceWindow | None:
     now = now or timezone.now()
     with transaction.atomic():
         window = (
-            MaintenanceWindow.objects.select_for_update()
+            MaintenanceWindow.objects.select_for_update(of=("self",))
             .select_related("type", "silence")
             .filter(pk=window_pk)
             .first()
@@ -567,7 +571,7 @@ def scan_windows(now=None) -> dict:
     for pk in stale.values_list("pk", flat=True):
         with transaction.atomic():
             window = (
-                MaintenanceWindow.objects.select_for_update(skip_locked=True)
+                MaintenanceWindow.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk=pk, status=Status.REQUESTED)
                 .first()
             )
@@ -671,13 +675,14 @@ def reminder_text(reminder: MaintenanceReminder) -> tuple[str, str]:
 
 
 def send_reminder(reminder_pk: int, now=None) -> MaintenanceReminder | None:
-    """Send one due reminder, once: the row is locked (skipping one another worker holds)
-    and its state checked; the send and the row's new state commit together, so a worker
+    """Send one due reminder, once: the row alone is locked (`of=self`: locking the joined
+    window too would make a second worker skip every reminder of a window the first is
+    updating) and its state checked; the send and the row's new state commit together, so a worker
     that dies mid-send leaves it pending for the next scan (at least once, never lost)."""
     now = now or timezone.now()
     with transaction.atomic():
         reminder = (
-            MaintenanceReminder.objects.select_for_update(skip_locked=True)
+            MaintenanceReminder.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("window", "window__owner")
             .filter(pk=reminder_pk, state=MaintenanceReminder.State.PENDING, due_at__lte=now)
             .first()
@@ -733,7 +738,7 @@ def scan_reminders(now=None) -> int:
 def tick_item(by, item_pk: int, done: bool = True, note: str = "") -> MaintenanceChecklistItem:
     with transaction.atomic():
         item = (
-            MaintenanceChecklistItem.objects.select_for_update()
+            MaintenanceChecklistItem.objects.select_for_update(of=("self",))
             .select_related("window")
             .get(pk=item_pk)
         )
