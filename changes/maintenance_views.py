@@ -319,7 +319,7 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def banner(request: HttpRequest) -> HttpResponse:
     """The banner fragment (re-fetched live by every page)."""
-    return render(request, "changes/maintenance/partials/banner_panel.html")
+    return render(request, "changes/maintenance/partials/banner_content.html")
 
 
 # --- public: status page and feed ---------------------------------------------------------------
