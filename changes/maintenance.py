@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
@@ -882,26 +883,22 @@ def evidence(window: MaintenanceWindow) -> dict[str, list[dict]]:
         "throughput": [],
         "resources": [],
     }
-    statuses = MetricStatus.objects.filter(module__in=modules).select_related("threshold", "module")
+    kinds = maintenance_policy.evidence_thresholds()
+    kind_of = {key: kind for kind, keys in kinds.items() for key in keys}
+    statuses = (
+        MetricStatus.objects.filter(threshold__key__in=list(kind_of))
+        .filter(Q(module__in=modules) | Q(module__isnull=True))
+        .select_related("threshold", "module")
+        .order_by("threshold__key")
+    )
     for status in statuses:
-        key = status.threshold.key.lower()
-        kind = (
-            "errors"
-            if "error" in key or "fail" in key
-            else "throughput"
-            if "throughput" in key or "rate" in key
-            else "resources"
-            if "memory" in key or "cpu" in key or "disk" in key
-            else None
-        )
-        if kind is None:
-            continue
         value = "—" if status.value is None else f"{status.value:.3g}"
-        out[kind].append(
+        where = status.module.name if status.module else "pipeline"
+        out[kind_of[status.threshold.key]].append(
             {
-                "label": f"{status.module.name} {status.threshold.key}",
+                "label": f"{where} {status.threshold.name}",
                 "value": f"{value} ({status.level})",
-                "ok": status.level in ("OK", "NORMAL", "HEALTHY"),
+                "ok": status.level == "OK",
             }
         )
     return out

@@ -46,6 +46,12 @@ def announcement_template() -> dict:
     return data()["announcement"]
 
 
+def evidence_thresholds() -> dict[str, list[str]]:
+    """Threshold keys that give the live evidence of each kind (errors, throughput,
+    resources)."""
+    return {k: v for k, v in data()["evidence"].items() if not k.startswith("_")}
+
+
 @transaction.atomic
 def load() -> str:
     seeds = data()

@@ -356,3 +356,35 @@ def test_rollback_record(mpolicy, modules, opslead):
     assert made.checklist.get(text="Error rates exceed warning thresholds").done_by == opslead
     with pytest.raises(MaintenanceRefused, match="already recorded"):
         maintenance.record_rollback(opslead, made.pk, [], "r", "s", "v")
+
+
+def test_live_evidence_comes_from_the_windows_modules(alerting, modules, opslead, client):
+    from monitoring.models import MetricStatus, Module, Threshold
+
+    Module.objects.filter(name="gamma").update(status="HEALTHY", last_success_at=T0)
+    for key, module, value, level in [
+        ("gamma-delivery-rate", modules["gamma"], 950.0, "OK"),
+        ("gamma-ack-timeout-rate", modules["gamma"], 0.07, "WARNING"),
+        ("alpha-ingestion-rate", modules["alpha"], 10.0, "CRITICAL"),
+        ("system-overall-throughput", None, 990.0, "OK"),
+    ]:
+        MetricStatus.objects.create(
+            threshold=Threshold.objects.get(key=key),
+            module=module,
+            value=value,
+            level=level,
+            evaluated_at=T0,
+            changed_at=T0,
+        )
+    made = window(opslead, [modules["gamma"]], start=SUNDAY)
+    found = maintenance.evidence(made)
+    assert found["healthy"] == [{"label": "gamma", "value": "HEALTHY", "ok": True}]
+    assert [(row["label"].split()[0], row["ok"]) for row in found["throughput"]] == [
+        ("gamma", True),
+        ("pipeline", True),
+    ]
+    assert [(row["value"], row["ok"]) for row in found["errors"]] == [("0.07 (WARNING)", False)]
+    assert all("alpha" not in row["label"] for rows in found.values() for row in rows)
+    client.force_login(opslead)
+    page = client.get(f"/maintenance/{made.pk}/").content.decode()
+    assert "evidence-throughput" in page and "0.07 (WARNING)" in page
