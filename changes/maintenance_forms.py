@@ -50,7 +50,7 @@ class WindowForm(forms.Form):
     )
     modules = forms.ModelMultipleChoiceField(
         queryset=Module.objects.order_by("kind", "name"),
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
         help_text="The window's scope: their alerts are silenced while it runs.",
     )
     activities = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
@@ -71,6 +71,8 @@ class WindowForm(forms.Form):
     def __init__(self, *args, now=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["slot"].choices = slot_choices(now)
+        zone = timezone.localtime(now or timezone.now()).tzname()
+        self.fields["start"].help_text = self.fields["end"].help_text = f"Console time ({zone})"
         for name, field in self.fields.items():
             if name == "modules":
                 continue

@@ -29,3 +29,11 @@ def maintenance_for_incident(incident) -> list:
 
     ids = list(incident.affected_modules.values_list("pk", flat=True))
     return maintenance.windows_for_modules(ids) if ids else []
+
+
+@register.filter
+def minutes_text(minutes) -> str:
+    """A notice or a cap as the manual says it ("48 h", "2 weeks")."""
+    from changes.maintenance import _duration_text
+
+    return _duration_text(int(minutes)) if minutes else ""
