@@ -13,6 +13,7 @@ api_v1 = [
     path("audit/", api.AuditList.as_view(), name="audit"),
     path("", include("monitoring.api_urls")),
     path("", include("incidents.api_urls")),
+    path("", include("changes.maintenance_api")),
 ]
 
 urlpatterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("incidents/", include("incidents.urls")),
     path("changes/", include("changes.urls")),
+    path("", include("changes.maintenance_urls")),
     path("shifts/", include("shifts.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("api/v1/", include((api_v1, "api"))),
