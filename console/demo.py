@@ -60,3 +60,68 @@ def seed_modules() -> None:
     for name, port in (("alpha", 8081), ("beta", 8082), ("gamma", 8083)):
         port = int(os.environ.get(f"SIMULATOR_{name.upper()}_PORT", port))
         register_module(name, name, f"http://{host}:{port}", labels={"demo": "simulator"})
+
+
+def seed_shifts(days: int = 14) -> None:
+    """A rota and shifts for the demo users (idempotent: only what is missing is added).
+
+    On call, weekly from Monday 09:00 (000 "On-Call Rotation Structure"): oncall and senior
+    alternate as primary/secondary over the next four weeks. Shifts, from yesterday for `days`
+    days: 06:00-14:00 operator/senior, 14:00-22:00 oncall/opslead, 22:00-06:00 engmanager.
+    """
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    from shifts.models import EscalationContact, RotaWeek, Shift
+    from shifts.services import add_rota_week, create_shift
+
+    users = {u.username: u for u in User.objects.filter(username__in=[n for n, _ in DEMO_USERS])}
+    tz = timezone.get_current_timezone()
+    today = timezone.localdate()
+    monday = datetime.combine(today - timedelta(days=today.weekday()), time(9), tz)
+    start = monday - timedelta(days=7)
+    pairs = [("oncall", "senior"), ("senior", "oncall")]
+    for week in range(5):
+        starts_at = start + timedelta(days=7 * week)
+        if RotaWeek.objects.filter(
+            starts_at__lt=starts_at + timedelta(days=7), ends_at__gt=starts_at
+        ).exists():
+            continue
+        primary, secondary = pairs[week % 2]
+        add_rota_week(None, starts_at=starts_at, primary=users[primary], secondary=users[secondary])
+    plan = [
+        (time(6), 8, "operator", "senior"),
+        (time(14), 8, "oncall", "opslead"),
+        (time(22), 8, "engmanager", None),
+    ]
+    for offset in range(-1, days):
+        day = today + timedelta(days=offset)
+        for at, hours, primary, secondary in plan:
+            starts_at = datetime.combine(day, at, tz)
+            if Shift.objects.filter(starts_at=starts_at).exists():
+                continue
+            create_shift(
+                None,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(hours=hours),
+                primary=users[primary],
+                secondary=users[secondary] if secondary else None,
+            )
+    for position, (username, title) in enumerate(
+        [
+            ("opslead", "Operations Lead"),
+            ("engmanager", "Engineering Manager"),
+            ("director", "Director"),
+        ],
+        start=1,
+    ):
+        EscalationContact.objects.get_or_create(
+            name=users[username].get_full_name() or username.capitalize(),
+            defaults={
+                "position": position,
+                "title": title,
+                "user": users[username],
+                "email": users[username].email,
+            },
+        )
