@@ -15,6 +15,8 @@ from .models import Override, RotaWeek, Slot
 # 000 "On-Call Rotation Structure" asks for coverage without holes; the issue asks to find them
 # two weeks ahead.
 GAP_HORIZON = timedelta(days=14)
+# How far "on call until" looks: one rota week past the gap horizon.
+UNTIL_HORIZON = GAP_HORIZON + timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,9 @@ class Rota:
 
 def on_call_now(at: datetime | None = None) -> OnCall:
     """Primary and secondary on call at `at` (now by default) and until when that holds
-    (looked up to two weeks ahead; None beyond)."""
+    (looked up to three weeks ahead; None beyond)."""
     at = at or timezone.now()
-    return Rota(at, at + GAP_HORIZON).on_call(at)
+    return Rota(at, at + UNTIL_HORIZON).on_call(at)
 
 
 def find_gaps(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
