@@ -244,6 +244,19 @@ def checklist(request: HttpRequest, key: str) -> HttpResponse:
     except ValueError:
         day = timezone.localdate()
     now = timezone.now()
+    if request.GET.get("fragment") == "evidence":
+        # One item's live evidence, re-fetched when monitoring publishes on `overview`.
+        item = get_object_or_404(template.items, key=request.GET.get("item", ""))
+        return render(
+            request,
+            "shifts/partials/evidence_live.html",
+            {
+                "item": item,
+                "ev": evidence.for_item(item.evidence, now),
+                "template_key": template.key,
+                "live": bool(item.evidence),
+            },
+        )
     run = ChecklistRun.objects.filter(template=template, day=day).first()
     ticks = {}
     if run:
