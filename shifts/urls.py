@@ -9,6 +9,7 @@ urlpatterns = [
     path("oncall-now/", views.oncall_badge, name="oncall_badge"),
     path("calendar/", views.calendar, name="calendar"),
     path("calendar/shifts/add/", views.shift_add, name="shift_add"),
+    path("calendar/shifts/swap/", views.shift_swap, name="shift_swap"),
     path("calendar/rota/add/", views.rota_add, name="rota_add"),
     path("calendar/overrides/add/", views.override_add, name="override_add"),
     path("ical/<str:token>.ics", views.ical_feed, name="ical"),

@@ -188,6 +188,8 @@ def shift_add(request: HttpRequest) -> HttpResponse:
         services.create_shift(request.user, **form.cleaned_data)
     except Refused as exc:
         return _done(request, exc.detail, False, back, exc.code)
+    except PermissionDenied as exc:
+        return _done(request, str(exc), False, back, 403)
     return _done(request, "Shift added.", True, back)
 
 
@@ -201,6 +203,8 @@ def rota_add(request: HttpRequest) -> HttpResponse:
         services.add_rota_week(request.user, **form.cleaned_data)
     except Refused as exc:
         return _done(request, exc.detail, False, back, exc.code)
+    except PermissionDenied as exc:
+        return _done(request, str(exc), False, back, 403)
     return _done(request, "On-call week added.", True, back)
 
 
@@ -217,7 +221,26 @@ def override_add(request: HttpRequest) -> HttpResponse:
         services.add_override(request.user, shift=shift, **data)
     except Refused as exc:
         return _done(request, exc.detail, False, back, exc.code)
+    except PermissionDenied as exc:
+        return _done(request, str(exc), False, back, 403)
     return _done(request, "Override set.", True, back)
+
+
+@require_POST
+def shift_swap(request: HttpRequest) -> HttpResponse:
+    back = reverse("shifts:calendar")
+    try:
+        first, second = (int(request.POST.get(k) or 0) for k in ("first", "second"))
+        get_object_or_404(Shift, pk=first)
+        get_object_or_404(Shift, pk=second)
+        services.swap_shifts(request.user, first, second)
+    except ValueError:
+        return _done(request, "Give two shift numbers.", False, back, 400)
+    except Refused as exc:
+        return _done(request, exc.detail, False, back, exc.code)
+    except PermissionDenied as exc:
+        return _done(request, str(exc), False, back, 403)
+    return _done(request, "Shifts swapped.", True, back)
 
 
 @login_not_required

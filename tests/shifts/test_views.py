@@ -204,3 +204,91 @@ def test_summary_counts_records_from_the_store(client, operator):
         report = build(T0.date())
     delivered = dict(report.records)["Records delivered (Gamma)"]
     assert delivered == 150 + 40 + 50
+
+
+def test_calendar_forms(client, opslead, operator, oncall):
+    client.force_login(opslead)
+    start = timezone.localtime().replace(second=0, microsecond=0)
+    fmt = "%Y-%m-%dT%H:%M"
+    response = client.post(
+        "/shifts/calendar/shifts/add/",
+        {
+            "starts_at": start.strftime(fmt),
+            "ends_at": (start + timedelta(hours=8)).strftime(fmt),
+            "primary": operator.pk,
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert b"Shift added." in response.content
+    response = client.post(
+        "/shifts/calendar/shifts/add/",
+        {"starts_at": start.strftime(fmt), "ends_at": start.strftime(fmt), "primary": operator.pk},
+        HTTP_HX_REQUEST="true",
+    )
+    assert b"end must be after" in response.content
+    client.force_login(operator)
+    response = client.post(
+        "/shifts/calendar/rota/add/",
+        {"starts_at": start.strftime(fmt), "primary": operator.pk},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response["X-Refused-Status"] == "403"
+
+
+def test_swap_through_the_calendar(client, operator, oncall):
+    a = ShiftFactory(starts_at=T0, primary=operator)
+    b = ShiftFactory(starts_at=T0 + timedelta(days=1), primary=oncall)
+    client.force_login(operator)
+    response = client.post(
+        "/shifts/calendar/shifts/swap/", {"first": a.pk, "second": b.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert b"Shifts swapped." in response.content
+    a.refresh_from_db()
+    assert a.primary == oncall
+    response = client.post(
+        "/shifts/calendar/shifts/swap/", {"first": "x", "second": b.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert b"Give two shift numbers" in response.content
+
+
+def test_calendar_and_index_queries_are_bounded(
+    client, checklists, operator, oncall, django_assert_max_num_queries
+):
+    now = timezone.now()
+    RotaWeekFactory(starts_at=now - timedelta(days=1), primary=oncall)
+    for day in range(14):
+        ShiftFactory(starts_at=now + timedelta(days=day), primary=operator)
+    client.force_login(operator)
+    with django_assert_max_num_queries(30):
+        assert client.get("/shifts/calendar/").status_code == 200
+    with django_assert_max_num_queries(30):
+        assert client.get("/shifts/").status_code == 200
+
+
+def test_live_topics_need_the_view_permission(operator, outsider):
+    from console import live
+
+    assert live.may_subscribe(operator, "shifts")
+    assert live.may_subscribe(operator, "handoff.3")
+    assert not live.may_subscribe(outsider, "shifts")
+    assert not live.may_subscribe(operator, "handoff.x")
+
+
+def test_sign_publishes_to_the_handoff_page(operator, oncall, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    handoff = services.start_handoff(operator, incoming=oncall)
+    with mock.patch("console.live.send_now") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.sign(operator, handoff.pk)
+    topics = {call.args[0] for call in send.call_args_list}
+    assert {f"handoff.{handoff.pk}", "shifts"} <= topics
+
+
+def test_tasks_call_the_scans(opslead, operator):
+    from shifts import tasks
+
+    services.create_shift(opslead, starts_at=T0, ends_at=T0 + timedelta(hours=8), primary=operator)
+    with time_machine.travel(T0 + timedelta(hours=7, minutes=50), tick=False):
+        assert tasks.scan_shift_reminders() == 1
+        assert tasks.scan_rota_gaps() == {"gaps": 1, "raised": 1}
