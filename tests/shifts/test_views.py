@@ -292,3 +292,28 @@ def test_tasks_call_the_scans(opslead, operator):
     with time_machine.travel(T0 + timedelta(hours=7, minutes=50), tick=False):
         assert tasks.scan_shift_reminders() == 1
         assert tasks.scan_rota_gaps() == {"gaps": 1, "raised": 1}
+
+
+def test_admin_pages(client, checklists, operator, oncall):
+    from tests.factories import UserFactory
+
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    services.start_handoff(operator, incoming=oncall)
+    LogEntry.objects.create(kind="note", text="t", author=operator)
+    client.force_login(admin)
+    for model in [
+        "checklisttemplate",
+        "escalationcontact",
+        "shift",
+        "rotaweek",
+        "override",
+        "rotagap",
+        "notice",
+        "checklistrun",
+        "checklisttick",
+        "logentry",
+        "handoff",
+    ]:
+        assert client.get(f"/admin/shifts/{model}/").status_code == 200, model
+    template = services.ChecklistTemplate.objects.get(key="morning")
+    assert client.get(f"/admin/shifts/checklisttemplate/{template.pk}/change/").status_code == 200
