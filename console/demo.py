@@ -82,14 +82,13 @@ def seed_shifts(days: int = 14) -> None:
     monday = datetime.combine(today - timedelta(days=today.weekday()), time(9), tz)
     start = monday - timedelta(days=7)
     pairs = [("oncall", "senior"), ("senior", "oncall")]
-    for week in range(5):
-        starts_at = start + timedelta(days=7 * week)
-        if RotaWeek.objects.filter(
-            starts_at__lt=starts_at + timedelta(days=7), ends_at__gt=starts_at
-        ).exists():
-            continue
-        primary, secondary = pairs[week % 2]
-        add_rota_week(None, starts_at=starts_at, primary=users[primary], secondary=users[secondary])
+    # Continue from the last week already there (the rota refuses gaps), up to four weeks on.
+    latest = RotaWeek.objects.order_by("-ends_at").first()
+    cursor = latest.ends_at if latest else start
+    while cursor < monday + timedelta(days=28):
+        primary, secondary = pairs[((cursor - start).days // 7) % 2]
+        add_rota_week(None, starts_at=cursor, primary=users[primary], secondary=users[secondary])
+        cursor += timedelta(days=7)
     plan = [
         (time(6), 8, "operator", "senior"),
         (time(14), 8, "oncall", "opslead"),
