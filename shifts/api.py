@@ -136,7 +136,9 @@ class LogEntrySerializer(serializers.ModelSerializer):
     incident = serializers.SlugRelatedField(
         slug_field="number", queryset=Incident.objects.all(), required=False, allow_null=True
     )
-    kind = serializers.ChoiceField(choices=LogEntry.Kind.choices)
+    # Plain strings in the schema: `kind` and `status` are names other apps' enums use too.
+    kind = serializers.CharField(help_text=", ".join(LogEntry.Kind.values))
+    status = serializers.CharField(read_only=True, help_text=", ".join(LogEntry.Status.values))
 
     class Meta:
         model = LogEntry
@@ -194,7 +196,10 @@ class LogEntryViewSet(
 class HandoffSerializer(serializers.ModelSerializer):
     outgoing = serializers.CharField(source="outgoing.username", read_only=True)
     incoming = Username()
-    kind = serializers.ChoiceField(choices=Handoff.Kind.choices, default=Handoff.Kind.SHIFT)
+    kind = serializers.CharField(
+        default=Handoff.Kind.SHIFT, help_text=", ".join(Handoff.Kind.values)
+    )
+    status = serializers.CharField(read_only=True, help_text=", ".join(Handoff.Status.values))
     missing_verification = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:

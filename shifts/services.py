@@ -575,6 +575,8 @@ def start_handoff(by, *, incoming, kind=Handoff.Kind.SHIFT, shift=None, rota=Non
     """A draft handoff from `by` to `incoming`, pre-filled from live state. An open draft of
     the same pair and kind is reused, so nothing typed is ever split over two drafts."""
     _require(by, HANDOFF, "hand over")
+    if kind not in Handoff.Kind.values:
+        raise Refused(f"kind: one of {', '.join(Handoff.Kind.values)}.", 400)
     if incoming is None:
         raise Refused("Choose the incoming operator.", 400)
     if incoming.pk == by.pk:

@@ -202,3 +202,10 @@ def test_concurrent_overlapping_shifts_one_is_refused(roles, opslead, operator):
     for t in threads:
         t.join()
     assert sorted(codes) == [201, 400]
+
+
+def test_unknown_kinds_are_refused(operator):
+    response = _api(operator).post("/api/v1/handoffs/", {"incoming": "operator", "kind": "x"})
+    assert response.status_code == 400
+    response = _api(operator).post("/api/v1/shift-log/", {"kind": "x", "text": "t"})
+    assert response.status_code == 400 and "kind" in response.json()["detail"]
