@@ -304,7 +304,8 @@ def checklist(request: HttpRequest, key: str) -> HttpResponse:
         "start": start,
         "end": end,
         "late": run.late(now) if run else now > end,
-        "can_tick": request.user.has_perm(services.TICK),
+        # Ticks go to today's run: earlier days are shown as they were left.
+        "can_tick": request.user.has_perm(services.TICK) and day == timezone.localdate(now),
         "can_declare": request.user.has_perm("incidents.add_incident"),
         "severities": Severity.choices,
     }

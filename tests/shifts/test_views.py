@@ -317,3 +317,11 @@ def test_admin_pages(client, checklists, operator, oncall):
         assert client.get(f"/admin/shifts/{model}/").status_code == 200, model
     template = services.ChecklistTemplate.objects.get(key="morning")
     assert client.get(f"/admin/shifts/checklisttemplate/{template.pk}/change/").status_code == 200
+
+
+def test_past_checklist_is_shown_without_tick_forms(client, checklists, operator):
+    client.force_login(operator)
+    today = client.get("/shifts/checklists/midday/").content
+    past = client.get("/shifts/checklists/midday/?day=2020-01-01").content
+    assert b"tick-form" in today and b"tick-form" not in past
+    assert b"Late: not completed" in past
