@@ -120,3 +120,67 @@ def seed_maintenance() -> None:
             recurrence.modules.set(Module.objects.filter(name__in=modules))
             audit.record("demo.maintenance_recurrence", obj=recurrence, after={"title": title})
         maintenance.generate(recurrence)
+
+
+def seed_shifts(days: int = 14) -> None:
+    """A rota and shifts for the demo users (idempotent: only what is missing is added).
+
+    On call, weekly from Monday 09:00 (000 "On-Call Rotation Structure"): oncall and senior
+    alternate as primary/secondary over the next four weeks. Shifts, from yesterday for `days`
+    days: 06:00-14:00 operator/senior, 14:00-22:00 oncall/opslead, 22:00-06:00 engmanager.
+    """
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    from shifts.models import EscalationContact, RotaWeek, Shift
+    from shifts.services import add_rota_week, create_shift
+
+    users = {u.username: u for u in User.objects.filter(username__in=[n for n, _ in DEMO_USERS])}
+    tz = timezone.get_current_timezone()
+    today = timezone.localdate()
+    monday = datetime.combine(today - timedelta(days=today.weekday()), time(9), tz)
+    start = monday - timedelta(days=7)
+    pairs = [("oncall", "senior"), ("senior", "oncall")]
+    # Continue from the last week already there (the rota refuses gaps), up to four weeks on.
+    latest = RotaWeek.objects.order_by("-ends_at").first()
+    cursor = latest.ends_at if latest else start
+    while cursor < monday + timedelta(days=28):
+        primary, secondary = pairs[((cursor - start).days // 7) % 2]
+        add_rota_week(None, starts_at=cursor, primary=users[primary], secondary=users[secondary])
+        cursor += timedelta(days=7)
+    plan = [
+        (time(6), 8, "operator", "senior"),
+        (time(14), 8, "oncall", "opslead"),
+        (time(22), 8, "engmanager", None),
+    ]
+    for offset in range(-1, days):
+        day = today + timedelta(days=offset)
+        for at, hours, primary, secondary in plan:
+            starts_at = datetime.combine(day, at, tz)
+            if Shift.objects.filter(starts_at=starts_at).exists():
+                continue
+            create_shift(
+                None,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(hours=hours),
+                primary=users[primary],
+                secondary=users[secondary] if secondary else None,
+            )
+    for position, (username, title) in enumerate(
+        [
+            ("opslead", "Operations Lead"),
+            ("engmanager", "Engineering Manager"),
+            ("director", "Director"),
+        ],
+        start=1,
+    ):
+        EscalationContact.objects.get_or_create(
+            name=users[username].get_full_name() or username.capitalize(),
+            defaults={
+                "position": position,
+                "title": title,
+                "user": users[username],
+                "email": users[username].email,
+            },
+        )

@@ -150,6 +150,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.console",
+                "shifts.context_processors.on_call",
             ],
         },
     },
@@ -263,6 +264,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "changes.tasks.generate_maintenance_windows",
         "schedule": 3600.0,
     },
+    # 000 "Pre-Handoff Preparation (15 minutes before shift end)": a reminder at most 30 s late.
+    "scan-shift-reminders": {"task": "shifts.tasks.scan_shift_reminders", "schedule": 30.0},
+    # Gaps in the on-call rota of the coming two weeks, raised before they happen.
+    "scan-rota-gaps": {"task": "shifts.tasks.scan_rota_gaps", "schedule": 900.0},
 }
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
 # A module is UNHEALTHY after this many failed polls in a row (issue 4: configurable).

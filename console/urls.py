@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("monitoring.api_urls")),
     path("", include("incidents.api_urls")),
     path("", include("changes.maintenance_api")),
+    path("", include("shifts.api_urls")),
 ]
 
 urlpatterns = [

@@ -134,6 +134,16 @@ def queue_users(
 
 
 def role_members(role_name: str):
+    """Who holds a role. For the On-call Engineer role that is the rota's primary (then
+    secondary) on call now when a rota covers now, else the role's members."""
+    from console import roles
+
+    if role_name == roles.ONCALL:
+        from shifts.services import on_call_now
+
+        now = on_call_now()
+        if now.covered:
+            return [u for u in (now.primary, now.secondary) if u is not None and u.is_active]
     return list(
         get_user_model()
         .objects.filter(groups__name=role_name, is_active=True)

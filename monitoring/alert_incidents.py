@@ -41,6 +41,12 @@ def covering_incident(alert: Alert):
 
 
 def _commander():
+    """The primary on call now (the rota), else the first On-call Engineer or Operations Lead."""
+    from shifts.services import on_call_now
+
+    primary = on_call_now().primary
+    if primary is not None and primary.is_active:
+        return primary
     users = get_user_model().objects.filter(
         is_active=True, groups__name__in=[roles.ONCALL, roles.OPS_LEAD]
     )
