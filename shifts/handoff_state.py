@@ -116,8 +116,29 @@ def open_log_items(since: datetime, now: datetime) -> Section:
     return section
 
 
+def upcoming_maintenance(since: datetime, now: datetime) -> Section:
+    """Maintenance running now or starting within the next 24 hours (000 "Pre-Handoff
+    Preparation": upcoming maintenance)."""
+    from changes import maintenance
+
+    section = Section("maintenance", "Maintenance", empty="No maintenance in the next 24 hours.")
+    for window in maintenance.upcoming(now, days=1):
+        modules = ", ".join(sorted(m.name for m in window.modules.all()))
+        running = window.status == window.Status.IN_PROGRESS
+        section.items.append(
+            {
+                "text": f"{window.number} {window.title} ({modules})"
+                + (" — in progress" if running else ""),
+                "detail": f"{window.type.name}, {_when(window.start)} to {_when(window.end)}. "
+                f"Impact: {window.impact or 'not stated'}",
+                "url": maintenance.window_url(window),
+            }
+        )
+    return section
+
+
 # Order = order on the handoff form (000 "Verbal Briefing Contents" order where it gives one).
-SECTIONS = [active_incidents, firing_alerts, annotations, open_log_items]
+SECTIONS = [active_incidents, firing_alerts, upcoming_maintenance, annotations, open_log_items]
 
 
 def collect(since: datetime, now: datetime | None = None) -> list[dict]:

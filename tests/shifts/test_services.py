@@ -230,13 +230,30 @@ def test_handoff_is_prefilled_from_live_state(open_incident, operator, oncall):
     LogEntryFactory(author=operator, text="Watch the beta queue")
     handoff = services.start_handoff(operator, incoming=oncall)
     sections = {s["key"]: s for s in handoff.state}
-    assert list(sections) == ["incidents", "alerts", "annotations", "log"]
+    assert list(sections) == ["incidents", "alerts", "maintenance", "annotations", "log"]
     item = sections["incidents"]["items"][0]
     assert open_incident.number in item["text"] and "Open" in item["text"]
     assert "restart the enrichment cache" in item["detail"]
     assert "Watch the beta queue" in sections["log"]["items"][0]["text"]
     # The same pair reuses the open draft.
     assert services.start_handoff(operator, incoming=oncall).pk == handoff.pk
+
+
+def test_handoff_lists_maintenance_of_the_next_day(operator, oncall, opslead):
+    from changes import maintenance_policy
+    from monitoring.models import Module
+    from tests.changes.factories import window
+
+    maintenance_policy.load()
+    gamma = Module.objects.create(name="gamma", kind="gamma", base_url="http://127.0.0.1:1/g")
+    soon = window(opslead, [gamma], type="emergency", emergency_reason="Disk", start=None, hours=1)
+    handoff = services.start_handoff(operator, incoming=oncall)
+    sections = {s["key"]: s for s in handoff.state}
+    assert sections["maintenance"]["items"] == []  # three days ahead: not this handoff's
+    with time_machine.travel(soon.start - timedelta(hours=2)):
+        handoff = services.refresh_state(operator, handoff.pk)
+    items = {s["key"]: s for s in handoff.state}["maintenance"]["items"]
+    assert len(items) == 1 and soon.number in items[0]["text"] and "gamma" in items[0]["text"]
 
 
 def test_a_new_section_is_one_function_in_the_registry(monkeypatch, operator, oncall):
