@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "incidents",
     "changes",
     "shifts",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     "roll-up-samples": {"task": "monitoring.tasks.roll_up_samples", "schedule": 60.0},
     "prune-samples": {"task": "monitoring.tasks.prune_samples", "schedule": 3600.0},
+    # Issue 11: capacity thresholds move over hours; backups are due on the hour at best.
+    "scan-capacity-thresholds": {
+        "task": "monitoring.tasks.scan_capacity_thresholds",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
+    "scan-backups": {"task": "monitoring.tasks.scan_backups", "schedule": 60.0},
+    "scan-report-mailings": {"task": "reports.tasks.scan_report_mailings", "schedule": 60.0},
 }
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
 # A module is UNHEALTHY after this many failed polls in a row (issue 4: configurable).

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
-from console.demo import seed_modules, seed_users
+from console.demo import seed_backups_and_drills, seed_capacity_history, seed_modules, seed_users
 
 
 class Command(BaseCommand):
@@ -25,5 +25,7 @@ class Command(BaseCommand):
             )
         users = seed_users()
         seed_modules()
+        seed_capacity_history()
+        seed_backups_and_drills()
         if verbosity:
             self.stdout.write(f"Demo users ready: {', '.join(u.username for u in users)}")
