@@ -24,6 +24,10 @@ TOPIC = "backups"
 OVERDUE = "backup_overdue"
 FAILED = "backup_failed"
 DRILL_OVERDUE = "dr_drill_overdue"
+# 001 "Alert Severity Levels": a missed or failed backup puts the RPO at risk — "within 1 hour"
+# (medium); an overdue drill is for the next business day (low).
+BACKUP_SEVERITY = AlertSeverity.MEDIUM
+DRILL_SEVERITY = AlertSeverity.LOW
 # A report from further ahead than this is a clock problem, not a backup.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -121,7 +125,7 @@ def _sync_failure(backup_class: BackupClass, kind: str, failed_run: BackupRun | 
         firing.append(
             raised.alert(
                 FAILED,
-                AlertSeverity.HIGH,
+                BACKUP_SEVERITY,
                 f"{backup_class.name}: {what} failed at "
                 f"{timezone.localtime(failed_run.finished_at):%Y-%m-%d %H:%M}"
                 + (f" — {failed_run.detail[:200]}" if failed_run.detail else ""),
@@ -154,7 +158,7 @@ def scan_backups(now: datetime | None = None) -> dict[str, int]:
         firing = [
             raised.alert(
                 OVERDUE,
-                AlertSeverity.HIGH,
+                BACKUP_SEVERITY,
                 f"{c.name}: no good backup since "
                 + (
                     f"{timezone.localtime(c.last_success_at):%Y-%m-%d %H:%M}"
@@ -337,7 +341,7 @@ def scan_dr_drills(now: datetime | None = None) -> dict[str, int]:
             firing.append(
                 raised.alert(
                     DRILL_OVERDUE,
-                    AlertSeverity.MEDIUM,
+                    DRILL_SEVERITY,
                     f"DR drill overdue: {since} (target < {policy.max_since_last_drill.days} days)",
                 )
             )

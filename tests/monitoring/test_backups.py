@@ -444,3 +444,69 @@ def test_scheduling_and_recording_a_drill_through_the_page(client, policy, opera
 def test_schedule_needs_post(client, policy, opslead):
     client.force_login(opslead)
     assert client.get("/backups/drills/schedule/").status_code == 405
+
+
+# --- concurrency (PostgreSQL) ----------------------------------------------------------------
+
+
+def _together(*calls):
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    errors, results = [], []
+
+    def run(call):
+        try:
+            barrier.wait()
+            results.append(call())
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors, results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_scanning_at_once_raise_each_overdue_alert_once():
+    load_capacity_and_backups()
+    later = datetime.now(UTC) + timedelta(days=3)
+    errors, _ = _together(lambda: backups.scan_backups(later), lambda: backups.scan_backups(later))
+    assert errors == []
+    due = BackupClass.objects.exclude(interval=None).count()
+    assert Alert.objects.filter(name=backups.OVERDUE).count() == due
+    assert len(_overdue()) == due
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_results_for_one_drill_at_once_leave_one(roles):
+    load_capacity_and_backups()
+    now = datetime.now(UTC)
+    drill = backups.schedule_drill(None, DrillType.objects.get(key="tabletop"), now)
+
+    def record(passed):
+        return lambda: backups.record_drill(
+            None,
+            drill.pk,
+            passed=passed,
+            performed_at=now,
+            achieved_rto=None,
+            achieved_rpo=None,
+            findings=str(passed),
+        )
+
+    errors, results = _together(record(True), record(False))
+    drill.refresh_from_db()
+    assert len(results) == 1 and len(errors) == 1
+    assert isinstance(errors[0], backups.BackupError)
+    assert drill.status == results[0].status
+    assert AuditEntry.objects.filter(action="dr_drill.recorded").count() == 1
