@@ -340,6 +340,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Names for choice sets whose field names ("kind", "status") other serializers also use.
+    "ENUM_NAME_OVERRIDES": {
+        "BackupRunKindEnum": "monitoring.models.BackupRun.Kind",
+        "BackupRunStatusEnum": "monitoring.models.BackupRun.Status",
+        "KindEnum": "monitoring.models.Module.Kind",
+        "StatusEnum": "monitoring.models.Status",
+    },
 }
 
 # --- Guardian -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import backups
-from .models import BackupRun, DrDrill, DrillType
+from .models import Alert, AlertState, BackupRun, DrDrill, DrillType
 
 VIEW = "monitoring.view_backupclass"
 SCHEDULE = "monitoring.add_drdrill"
@@ -66,6 +66,13 @@ def _context(request: HttpRequest) -> dict:
         "title": "Backups and DR",
         "now": now,
         "statuses": backups.class_statuses(now),
+        "alerts": Alert.objects.filter(
+            source=Alert.Source.CONSOLE,
+            name__in=[backups.OVERDUE, backups.FAILED, backups.DRILL_OVERDUE],
+            state=AlertState.FIRING,
+        )
+        .select_related("incident")
+        .order_by("-active_since"),
         "runs": BackupRun.objects.select_related("backup_class")[:20],
         "dr": backups.dr_figures(now),
         "drills": DrDrill.objects.select_related("drill_type")[:20],

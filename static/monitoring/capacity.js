@@ -30,7 +30,9 @@
       yaxis: { title: { text: data.unit }, rangemode: "tozero" },
       font: { family: "system-ui, sans-serif", size: 11 }
     };
-    window.Plotly.newPlot(el, traces, layout, { displaylogo: false, responsive: true });
+    window.Plotly.newPlot(el, traces, layout, { displaylogo: false, responsive: true }).then(function () {
+      el.setAttribute("data-drawn", "1");
+    });
   }
 
   document.querySelectorAll("[data-capacity-chart]").forEach(function (el) {

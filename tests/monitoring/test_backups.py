@@ -385,6 +385,7 @@ def test_backups_page_shows_last_good_backup_exposure_and_overdue(
 ):
     with time_machine.travel(T0, tick=False):
         _good("state", T0 - 9 * HOUR)
+        backups.scan_backups()
     client.force_login(viewer)
     with time_machine.travel(T0, tick=False), django_assert_max_num_queries(40):
         response = client.get("/backups/")
@@ -394,6 +395,8 @@ def test_backups_page_shows_last_good_backup_exposure_and_overdue(
     assert "2026-03-01 23:00" in row  # last good backup
     assert "9 h" in row and "text-danger" in row  # exposure beyond the 4 h RPO
     assert "overdue since" in row
+    alerts = body.split('id="backup-alerts"')[1].split("</ul>")[0]
+    assert "backup_overdue" in alerts and "State snapshot: no good backup since" in alerts
     assert "Schedule drill" not in body  # a viewer may not schedule
 
 
