@@ -184,3 +184,144 @@ def seed_shifts(days: int = 14) -> None:
                 "email": users[username].email,
             },
         )
+# --- capacity history, backups and DR drills (issue 11) ---------------------------------------
+
+# DEMO HISTORY, NOT MEASURED DATA: six months of hourly roll-ups with 001's growth ("Historical
+# Growth Analysis": peaks 3,500 → 5,000 rec/s over six months) so that the capacity page has a
+# trend to fit and project on a fresh `make run`. The series carry the label demo="history".
+DEMO_HISTORY_DAYS = 183
+DEMO_PEAKS = {  # module kind: (peak six months ago, peak now), rec/s — 001 "Capacity Metrics"
+    "alpha": (3500.0, 5000.0),
+    "beta": (2800.0, 4000.0),
+    "gamma": (2800.0, 4000.0),
+}
+
+
+def seed_capacity_history(now=None) -> int:
+    """Write the demo history (idempotent: skipped once its series have rows)."""
+    import math
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.models import CapacityPlan, Module, Rollup1h, RollupWatermark, Series
+    from monitoring.store import labels_key
+
+    now = now or timezone.now()
+    end = now.replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=DEMO_HISTORY_DAYS)
+    rng = random.Random(11)
+    written = 0
+    for plan in CapacityPlan.objects.all():
+        module = Module.objects.filter(kind=plan.kind).first()
+        if module is None or plan.kind not in DEMO_PEAKS:
+            continue
+        labels = {"demo": "history", "module": module.name}
+        series, _ = Series.objects.get_or_create(
+            module=module,
+            name=plan.throughput_metric,
+            labels_key=labels_key(labels),
+            defaults={"labels": labels, "kind": "counter"},
+        )
+        if Rollup1h.objects.filter(series=series).exists():
+            continue
+        then, current = DEMO_PEAKS[plan.kind]
+        hours = int((end - start).total_seconds() // 3600)
+        counter = 0.0
+        rows = []
+        for i in range(hours):
+            at = start + timedelta(hours=i)
+            peak = then * (current / then) ** (i / hours)
+            # A daily cycle peaking mid-afternoon, a quieter weekend, a little noise.
+            cycle = 0.55 + 0.45 * max(0.0, math.cos((at.hour - 14) / 24 * 2 * math.pi))
+            weekend = 0.8 if at.weekday() >= 5 else 1.0
+            rate = peak * cycle * weekend * rng.uniform(0.95, 1.0)
+            before = counter
+            counter += rate * 3600
+            rows.append(
+                Rollup1h(
+                    series=series,
+                    ts=at,
+                    min=before,
+                    max=counter,
+                    sum=(before + counter) / 2 * 720,
+                    count=720,
+                    last=counter,
+                )
+            )
+        Rollup1h.objects.bulk_create(rows, batch_size=1000)
+        written += len(rows)
+    if written:
+        # The dashboards read hourly roll-ups only up to the 1h watermark.
+        mark, created = RollupWatermark.objects.get_or_create(
+            resolution="1h", defaults={"upto": end}
+        )
+        if not created and mark.upto < end:
+            mark.upto = end
+            mark.save(update_fields=["upto"])
+    return written
+
+
+def seed_backups_and_drills(now=None) -> None:
+    """Demo backup runs (the state snapshot left overdue, so its alert shows) and DR drills.
+    Reported through the same service the API calls; idempotent (skipped once runs exist)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring import backups
+    from monitoring.models import BackupRun, DrDrill, DrillType
+
+    now = now or timezone.now()
+    if BackupRun.objects.exists():
+        return
+    hour = timedelta(hours=1)
+    demo = [
+        ("configuration", now - 3 * hour, "succeeded", "git push after change CR-demo"),
+        ("database-full", now - 20 * hour, "succeeded", "pg_dump --format=custom"),
+        ("database-incremental", now - 2 * hour, "failed", "pg_basebackup: connection refused"),
+        ("database-incremental", now - 40 * timedelta(minutes=1), "succeeded", "WAL archive"),
+        ("audit-log", now - 10 * hour, "succeeded", "daily export"),
+        # Overdue: every 4 hours, last good one 9 hours ago.
+        ("state", now - 9 * hour, "succeeded", "alpha/beta/gamma state tarballs"),
+        ("state", now - 5 * hour, "failed", "beta cache snapshot: disk full"),
+    ]
+    for key, started, status, detail in demo:
+        backups.record_run(
+            key,
+            status=status,
+            started_at=started,
+            finished_at=started + timedelta(minutes=12),
+            size_bytes=3_200_000_000 if status == "succeeded" else None,
+            location=f"/backup/{key}/demo" if status == "succeeded" else "",
+            detail=f"demo: {detail}",
+        )
+    backups.record_run(
+        "database-full",
+        kind=BackupRun.Kind.VERIFICATION,
+        status="succeeded",
+        started_at=now - 18 * hour,
+        finished_at=now - 17 * hour,
+        detail="demo: pg_restore --list",
+    )
+    types = {t.key: t for t in DrillType.objects.all()}
+    if types and not DrDrill.objects.exists():
+        for key, days_ago, passed, rto, rpo in (
+            ("full", 100, True, 200, 45),
+            ("tabletop", 20, True, None, None),
+            ("component", 25, False, 290, 70),
+        ):
+            drill = backups.schedule_drill(None, types[key], now - timedelta(days=days_ago))
+            backups.record_drill(
+                None,
+                drill.pk,
+                passed=passed,
+                performed_at=now - timedelta(days=days_ago),
+                achieved_rto=timedelta(minutes=rto) if rto else None,
+                achieved_rpo=timedelta(minutes=rpo) if rpo else None,
+                findings="demo: "
+                + ("restored within target" if passed else "beta cache restore took too long"),
+            )
+        backups.schedule_drill(None, types["component"], now + timedelta(days=5))
+    backups.scan_backups(now)

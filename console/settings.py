@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "incidents",
     "changes",
     "shifts",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +269,14 @@ CELERY_BEAT_SCHEDULE = {
     "scan-shift-reminders": {"task": "shifts.tasks.scan_shift_reminders", "schedule": 30.0},
     # Gaps in the on-call rota of the coming two weeks, raised before they happen.
     "scan-rota-gaps": {"task": "shifts.tasks.scan_rota_gaps", "schedule": 900.0},
+    # Issue 11: capacity thresholds move over hours; backups are due on the hour at best.
+    "scan-capacity-thresholds": {
+        "task": "monitoring.tasks.scan_capacity_thresholds",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
+    "scan-backups": {"task": "monitoring.tasks.scan_backups", "schedule": 60.0},
+    "scan-report-mailings": {"task": "reports.tasks.scan_report_mailings", "schedule": 60.0},
 }
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
 # A module is UNHEALTHY after this many failed polls in a row (issue 4: configurable).
@@ -356,6 +365,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Names for choice sets whose field names ("kind", "status") other serializers also use.
+    "ENUM_NAME_OVERRIDES": {
+        "BackupRunKindEnum": "monitoring.models.BackupRun.Kind",
+        "BackupRunStatusEnum": "monitoring.models.BackupRun.Status",
+        "KindEnum": "monitoring.models.Module.Kind",
+        "StatusEnum": "monitoring.models.Status",
+    },
 }
 
 # --- Guardian -----------------------------------------------------------------------------

@@ -160,3 +160,83 @@ class RunbookAdmin(AuditedAdmin):
     list_filter = ["kind"]
     search_fields = ["slug", "title", "body"]
     ordering = ["kind", "position"]
+# --- capacity, backups and DR drills (issue 11) -----------------------------------------------
+
+from .models import (  # noqa: E402
+    BackupClass,
+    BackupRun,
+    CapacityPlan,
+    CapacityThreshold,
+    DrDrill,
+    DrillType,
+    DrPolicy,
+)
+
+
+@admin.register(CapacityPlan)
+class CapacityPlanAdmin(AuditedAdmin):
+    list_display = [
+        "kind",
+        "throughput_metric",
+        "sustained_max",
+        "instances",
+        "capacity_per_instance",
+        "target_utilization",
+        "growth_factor",
+    ]
+
+
+@admin.register(CapacityThreshold)
+class CapacityThresholdAdmin(AuditedAdmin):
+    list_display = ["resource", "measure", "direction", "warning", "critical", "enabled"]
+    list_editable = ["warning", "critical", "enabled"]
+
+
+@admin.register(BackupClass)
+class BackupClassAdmin(AuditedAdmin):
+    list_display = ["name", "category", "frequency", "interval", "rto", "rpo", "next_due_at"]
+    readonly_fields = ["last_success_at", "last_verified_at"]
+
+
+@admin.register(BackupRun)
+class BackupRunAdmin(admin.ModelAdmin):
+    """Runs are reported through the API or the backup job, never typed in."""
+
+    list_display = ["backup_class", "kind", "status", "started_at", "finished_at", "reported_by"]
+    list_filter = ["backup_class", "kind", "status"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DrillType)
+class DrillTypeAdmin(AuditedAdmin):
+    list_display = ["name", "frequency", "interval", "duration", "scope"]
+
+
+@admin.register(DrPolicy)
+class DrPolicyAdmin(AuditedAdmin):
+    list_display = [
+        "__str__",
+        "rto_target",
+        "rpo_target",
+        "success_rate_target",
+        "max_since_last_drill",
+    ]
+
+
+@admin.register(DrDrill)
+class DrDrillAdmin(admin.ModelAdmin):
+    """Drills change state through the backups page (audited there); read-only here."""
+
+    list_display = ["drill_type", "scheduled_for", "status", "performed_at"]
+    list_filter = ["drill_type", "status"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, backup_api
 
 router = SimpleRouter()
 router.register("modules", api.ModuleViewSet, basename="module")
@@ -15,5 +15,6 @@ urlpatterns = [
         api.AlertmanagerIntake.as_view(),
         name="alertmanager-intake",
     ),
+    path("backups/runs/", backup_api.BackupRunReport.as_view(), name="backup-runs"),
     *router.urls,
 ]

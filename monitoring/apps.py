@@ -14,6 +14,9 @@ class MonitoringConfig(AppConfig):
 
         live.register_topic("module", _may_watch_module)
         live.register_topic(
+            "backups", lambda user, key: not key and user.has_perm("monitoring.view_backupclass")
+        )
+        live.register_topic(
             "alerts", lambda user, key: not key and user.has_perm("monitoring.view_alert")
         )
 

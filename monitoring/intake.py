@@ -83,8 +83,11 @@ def validate(payload) -> list[dict]:
     return checked
 
 
-def apply(alerts: list[dict], actor=None) -> dict[str, int]:
-    """Store validated alerts; returns counts of what changed."""
+def apply(
+    alerts: list[dict], actor=None, source: str = Alert.Source.ALERTMANAGER
+) -> dict[str, int]:
+    """Store validated alerts; returns counts of what changed. The console's own scans
+    (capacity, backups, DR drills) raise and resolve their alerts here too, as `source`."""
     now = timezone.now()
     counts = {"created": 0, "updated": 0, "resolved": 0, "unchanged": 0}
     with transaction.atomic():
@@ -105,16 +108,14 @@ def apply(alerts: list[dict], actor=None) -> dict[str, int]:
                 current.resolved_at = item["ends_at"] or now
                 current.last_evaluated_at = now
                 current.save(update_fields=["state", "resolved_at", "last_evaluated_at"])
-                audit.record(
-                    "alert.resolved", actor=actor, obj=current, after={"source": "alertmanager"}
-                )
+                audit.record("alert.resolved", actor=actor, obj=current, after={"source": source})
                 alert_incidents.on_resolved(current)
                 counts["resolved"] += 1
                 continue
             if current is None:
                 created = Alert.objects.create(
                     fingerprint=item["fingerprint"],
-                    source=Alert.Source.ALERTMANAGER,
+                    source=source,
                     name=item["labels"]["alertname"],
                     severity=item["labels"].get("severity", ""),
                     labels=item["labels"],
@@ -128,7 +129,7 @@ def apply(alerts: list[dict], actor=None) -> dict[str, int]:
                     "alert.fired",
                     actor=actor,
                     obj=created,
-                    after={"labels": item["labels"], "source": "alertmanager"},
+                    after={"labels": item["labels"], "source": source},
                 )
                 alert_incidents.on_fired(created)
                 counts["created"] += 1

@@ -350,6 +350,7 @@ class Alert(models.Model):
     class Source(models.TextChoices):
         RULE = "rule"
         ALERTMANAGER = "alertmanager"
+        CONSOLE = "console"  # raised by the console's own scans (capacity, backups, DR)
 
     fingerprint = models.CharField(max_length=64, db_index=True)
     rule = models.ForeignKey(AlertRule, on_delete=models.SET_NULL, null=True, blank=True)
@@ -482,3 +483,260 @@ class Runbook(models.Model):
 
     def __str__(self) -> str:
         return self.title
+# --- capacity, backups and DR drills (issue 11) -----------------------------------------------
+
+
+class CapacityPlan(models.Model):
+    """One module kind's capacity inputs (001 "Capacity Metrics", "Scaling Calculations").
+
+    Throughput is read from the metric store: the rate of `throughput_metric` (a counter)
+    summed over the modules of this kind.
+    """
+
+    kind = models.CharField(max_length=10, choices=Module.Kind.choices, unique=True)
+    throughput_metric = models.CharField(max_length=200, help_text="Counter of records handled")
+    sustained_max = models.FloatField(
+        validators=[MinValueValidator(0.001)], help_text="Sustained maximum, rec/s"
+    )
+    instances = models.PositiveIntegerField(default=1, help_text="Instances running now")
+    capacity_per_instance = models.FloatField(
+        validators=[MinValueValidator(0.001)], help_text="rec/s one instance sustains"
+    )
+    target_utilization = models.FloatField(
+        default=0.7, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)]
+    )
+    growth_factor = models.FloatField(
+        default=1.5, validators=[MinValueValidator(0.01)], help_text="Calculator default"
+    )
+    source = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return f"capacity of {self.get_kind_display()}"
+
+
+class CapacityThreshold(models.Model):
+    """A row of 001 "Capacity Thresholds": a warning and a critical level for one resource.
+
+    `headroom` rows are evaluated per capacity plan from the throughput; `promql` rows run
+    their expression, and every series it returns (labelled by module) is compared.
+    """
+
+    class Measure(models.TextChoices):
+        HEADROOM = "headroom", "Throughput headroom"
+        PROMQL = "promql", "PromQL expression"
+
+    class Direction(models.TextChoices):
+        BELOW = "below", "Alert below the level"
+        ABOVE = "above", "Alert above the level"
+
+    key = models.SlugField(max_length=80, unique=True)
+    resource = models.CharField(max_length=120)
+    measure = models.CharField(max_length=10, choices=Measure.choices)
+    expr = models.TextField(blank=True, help_text="PromQL, for promql rows")
+    direction = models.CharField(max_length=5, choices=Direction.choices)
+    warning = models.FloatField(help_text="In the expression's units (ratios 0-1)")
+    critical = models.FloatField()
+    display_scale = models.FloatField(default=100.0, help_text="Shown value = value × scale")
+    unit = models.CharField(max_length=20, default="%", blank=True)
+    warning_action = models.CharField(max_length=120, blank=True)
+    critical_action = models.CharField(max_length=120, blank=True)
+    warning_severity = models.CharField(
+        max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.LOW
+    )
+    critical_severity = models.CharField(
+        max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.HIGH
+    )
+    enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=120, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "key"]
+
+    def __str__(self) -> str:
+        return self.resource
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.measure == self.Measure.PROMQL and self.enabled and not self.expr.strip():
+            raise ValidationError({"expr": "An enabled PromQL threshold needs an expression."})
+        worse = self.critical < self.warning
+        if self.direction == self.Direction.BELOW and not worse and self.critical != self.warning:
+            raise ValidationError({"critical": "Alerting below: critical must be under warning."})
+        if self.direction == self.Direction.ABOVE and worse:
+            raise ValidationError({"critical": "Alerting above: critical must be over warning."})
+
+    def level(self, value: float | None) -> str:
+        if value is None:
+            return MetricLevel.UNKNOWN
+        below = self.direction == self.Direction.BELOW
+        if (value < self.critical) if below else (value > self.critical):
+            return MetricLevel.CRITICAL
+        if (value < self.warning) if below else (value > self.warning):
+            return MetricLevel.WARNING
+        return MetricLevel.OK
+
+
+class BackupClass(models.Model):
+    """A backup of 001 "Backup Classifications" and "Scheduled Backups", with its targets.
+
+    `interval` is the longest expected gap between good backups (empty: taken on every
+    change, so no schedule to miss). `next_due_at` = last good backup + interval + grace,
+    indexed for the due-time scan; "overdue" is derived from it when read.
+    """
+
+    class Category(models.TextChoices):
+        CONFIGURATION = "configuration"
+        STATE = "state"
+        DATABASE = "database"
+        AUDIT_LOG = "audit_log", "Audit log"
+
+    key = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    content = models.CharField(max_length=300, blank=True)
+    frequency = models.CharField(max_length=120, help_text="As the manual says it")
+    interval = models.DurationField(null=True, blank=True)
+    grace = models.DurationField(help_text="Expected duration: how late a backup may finish")
+    retention = models.CharField(max_length=120)
+    rto = models.DurationField(help_text="Recovery time objective")
+    rpo = models.DurationField(help_text="Recovery point objective")
+    last_success_at = models.DateTimeField(
+        null=True, blank=True, help_text="Start of the newest good backup: the data it holds"
+    )
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    next_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=120, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "key"]
+        verbose_name_plural = "backup classes"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def overdue(self, now) -> bool:
+        return self.enabled and self.next_due_at is not None and now >= self.next_due_at
+
+    def rpo_exposure(self, now):
+        """How much data would be lost if everything failed now."""
+        return None if self.last_success_at is None else now - self.last_success_at
+
+
+class BackupRun(models.Model):
+    """One backup or verification run, as the backup script or the job reported it."""
+
+    class Kind(models.TextChoices):
+        BACKUP = "backup"
+        VERIFICATION = "verification"
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    backup_class = models.ForeignKey(BackupClass, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.BACKUP)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    location = models.CharField(max_length=500, blank=True)
+    detail = models.TextField(blank=True)
+    reported_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["backup_class", "kind", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.backup_class} {self.kind} {self.status} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DrillType(models.Model):
+    """A row of 001 "DR Testing Schedule"."""
+
+    key = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    frequency = models.CharField(max_length=40)
+    interval = models.DurationField(help_text="Monthly ≈ 30 days, quarterly ≈ 91, yearly 365")
+    duration = models.DurationField()
+    scope = models.CharField(max_length=120)
+    position = models.PositiveSmallIntegerField(default=0)
+    source = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DrPolicy(models.Model):
+    """001 "DR Metrics" targets; one row, editable in the admin."""
+
+    rto_target = models.DurationField()
+    rpo_target = models.DurationField()
+    success_rate_target = models.FloatField(
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    max_since_last_drill = models.DurationField()
+    source = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        verbose_name_plural = "DR policy"
+
+    def __str__(self) -> str:
+        return "DR targets"
+
+
+class DrDrill(models.Model):
+    """One DR drill: scheduled, then recorded as passed or failed (or cancelled)."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        PASSED = "passed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    MOVES = {
+        Status.SCHEDULED: {Status.PASSED, Status.FAILED, Status.CANCELLED},
+        Status.PASSED: set(),
+        Status.FAILED: set(),
+        Status.CANCELLED: set(),
+    }
+
+    drill_type = models.ForeignKey(DrillType, on_delete=models.PROTECT, related_name="drills")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    scheduled_for = models.DateTimeField(db_index=True)
+    performed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    achieved_rto = models.DurationField(null=True, blank=True)
+    achieved_rpo = models.DurationField(null=True, blank=True)
+    findings = models.TextField(blank=True)
+    scheduled_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    recorded_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+
+    def __str__(self) -> str:
+        return f"{self.drill_type} {self.scheduled_for:%Y-%m-%d} {self.status}"
+
+    @property
+    def completed(self) -> bool:
+        return self.status in (self.Status.PASSED, self.Status.FAILED)
+
+    def can_move(self, to: str) -> bool:
+        return to == self.status or to in self.MOVES[self.status]

@@ -23,7 +23,7 @@ RULE_FIELDS = {f.name for f in AlertRule._meta.get_fields()} - {"id", "name", "a
 def load() -> str:
     return (
         f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}, "
-        f"{load_alert_incident_policy()}, {runbooks.load()}"
+        f"{load_alert_incident_policy()}, {runbooks.load()}, {load_capacity_and_backups()}"
     )
 
 
@@ -76,3 +76,58 @@ def load_thresholds() -> str:
             created += 1
             audit.record("threshold.seed", obj=threshold, after={"expr": threshold.expr})
     return f"{len(data['thresholds'])} thresholds ({created} new)"
+
+
+# --- capacity, backups and DR (issue 11) ------------------------------------------------------
+
+
+def _durations(row: dict, names: tuple[str, ...]) -> dict:
+    from django.utils.dateparse import parse_duration
+
+    return {k: (parse_duration(v) if k in names and v is not None else v) for k, v in row.items()}
+
+
+def load_capacity_and_backups() -> str:
+    """001 "Capacity Planning", "Backup and Recovery", "Disaster Recovery": created when
+    missing, never overwritten (the admin owns them once seeded)."""
+    from django.utils import timezone
+
+    from .backups import set_schedule_start
+    from .models import BackupClass, CapacityPlan, CapacityThreshold, DrillType, DrPolicy
+
+    capacity = json.loads((FIXTURES / "capacity.json").read_text())
+    backups = json.loads((FIXTURES / "backups.json").read_text())
+    created = 0
+    for row in capacity["plans"]:
+        plan, new = CapacityPlan.objects.get_or_create(kind=row["kind"], defaults=row)
+        created += new
+    for position, row in enumerate(capacity["thresholds"]):
+        _, new = CapacityThreshold.objects.get_or_create(
+            key=row["key"], defaults={**row, "position": position}
+        )
+        created += new
+    now = timezone.now()
+    for position, row in enumerate(backups["classes"]):
+        fields = _durations(row, ("interval", "grace", "rto", "rpo"))
+        backup_class, new = BackupClass.objects.get_or_create(
+            key=row["key"], defaults={**fields, "position": position}
+        )
+        if new:
+            set_schedule_start(backup_class, now)
+        created += new
+    for position, row in enumerate(backups["drill_types"]):
+        fields = _durations(row, ("interval", "duration"))
+        _, new = DrillType.objects.get_or_create(
+            key=row["key"],
+            defaults={**fields, "position": position, "source": "001, DR Testing Schedule"},
+        )
+        created += new
+    if not DrPolicy.objects.exists():
+        fields = _durations(
+            backups["dr_policy"], ("rto_target", "rpo_target", "max_since_last_drill")
+        )
+        DrPolicy.objects.create(**fields, source="001, DR Metrics")
+        created += 1
+    if created:
+        audit.record("capacity_backups.seed", after={"created": created})
+    return f"capacity, backups and DR targets ({created} new rows)"

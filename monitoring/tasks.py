@@ -44,3 +44,21 @@ def poll_module(pk: int) -> None:
 @shared_task(ignore_result=True)
 def evaluate_alert_rules() -> None:
     alerting.evaluate_all(timezone.now())
+
+
+@shared_task(ignore_result=True)
+def scan_capacity_thresholds() -> None:
+    """001 "Capacity Thresholds" as alerts (monitoring/capacity.py)."""
+    from . import capacity
+
+    capacity.evaluate_thresholds(timezone.now())
+
+
+@shared_task(ignore_result=True)
+def scan_backups() -> None:
+    """Overdue backups, and the time since the last DR drill (monitoring/backups.py)."""
+    from . import backups
+
+    now = timezone.now()
+    backups.scan_backups(now)
+    backups.scan_dr_drills(now)

@@ -69,7 +69,8 @@ def _round_trip(tmp_path: Path, source_url: str, target_url: str, dump: Path) ->
     _manage(source, "seed_demo", "--allow-non-embedded", "--verbosity", "0")
     _manage(source, "shell", "-c", POPULATE)
     before = _counts(source)
-    assert before["incidents_incident"] == 3 and before["console_auditentry"] > 3
+    # At least POPULATE's three: the demo's own alerts (an overdue backup) may open more.
+    assert before["incidents_incident"] >= 3 and before["console_auditentry"] > 3
 
     _manage(source, "backup_db", "--output", str(dump))
     assert dump.is_file() and dump.stat().st_size > 0

@@ -1,7 +1,14 @@
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
-from console.demo import seed_maintenance, seed_modules, seed_shifts, seed_users
+from console.demo import (
+    seed_backups_and_drills,
+    seed_capacity_history,
+    seed_maintenance,
+    seed_modules,
+    seed_shifts,
+    seed_users,
+)
 
 
 class Command(BaseCommand):
@@ -27,5 +34,7 @@ class Command(BaseCommand):
         seed_modules()
         seed_maintenance()
         seed_shifts()
+        seed_capacity_history()
+        seed_backups_and_drills()
         if verbosity:
             self.stdout.write(f"Demo users ready: {', '.join(u.username for u in users)}")
