@@ -184,6 +184,8 @@ def seed_shifts(days: int = 14) -> None:
                 "email": users[username].email,
             },
         )
+
+
 # --- capacity history, backups and DR drills (issue 11) ---------------------------------------
 
 # DEMO HISTORY, NOT MEASURED DATA: six months of hourly roll-ups with 001's growth ("Historical

@@ -160,6 +160,8 @@ class RunbookAdmin(AuditedAdmin):
     list_filter = ["kind"]
     search_fields = ["slug", "title", "body"]
     ordering = ["kind", "position"]
+
+
 # --- capacity, backups and DR drills (issue 11) -----------------------------------------------
 
 from .models import (  # noqa: E402

@@ -483,6 +483,8 @@ class Runbook(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
 # --- capacity, backups and DR drills (issue 11) -----------------------------------------------
 
 

@@ -48,6 +48,8 @@ class AlertFactory(factory.django.DjangoModelFactory):
     active_since = factory.LazyFunction(timezone.now)
     fired_at = factory.LazyFunction(timezone.now)
     last_evaluated_at = factory.LazyFunction(timezone.now)
+
+
 def write_hourly_counter(module, metric: str, rates, end, labels=None) -> None:
     """Hourly roll-ups of a counter growing at `rates` (rec/s, one per hour, oldest first)
     ending at `end` (an hour boundary), and the 1h watermark that makes readers use them."""
