@@ -44,3 +44,12 @@ def poll_module(pk: int) -> None:
 @shared_task(ignore_result=True)
 def evaluate_alert_rules() -> None:
     alerting.evaluate_all(timezone.now())
+
+
+@shared_task(ignore_result=True)
+def scan_jobs() -> None:
+    """Batch jobs: trigger the due ones, follow the running ones (monitoring/jobs.py)."""
+    from . import actions, jobs
+
+    jobs.scan()
+    actions.expire_stale_runs()
