@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from monitoring import jobs
 from monitoring.models import Alert, AlertState, Job, JobRun
-from tests.monitoring.jobs_support import catalogue, modules, sim, step  # noqa: F401
+from tests.monitoring.jobs_support import step
+from tests.simulator.support import call
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +88,7 @@ def test_hourly_job_runs_every_real_hour_across_fall_back(settings):
     settings.TIME_ZONE = "Europe/London"
     start = datetime(2024, 10, 26, 22, 0, tzinfo=UTC)
     slots = _runs_over(_job(cron="0 * * * *"), start, 6)
-    gaps = {(b - a) for a, b in zip(slots, slots[1:])}
+    gaps = {(b - a) for a, b in zip(slots, slots[1:], strict=False)}
     assert gaps == {timedelta(hours=1)}  # 01:00 BST and 01:00 GMT are both real hours
 
 
@@ -142,8 +143,6 @@ def test_failed_run_raises_an_alert_and_opens_a_p3_incident(sim, modules, catalo
 
     call_command("load_policy", verbosity=0)
     _oncall(roles)
-    from tests.simulator.support import call
-
     call("POST", sim.urls()["gamma"] + "/admin/faults", {"scenario": "job-failure"})
     job = Job.objects.get(name="gamma_dlq_report")
     Job.objects.filter(pk=job.pk).update(next_run_at=timezone.now())
