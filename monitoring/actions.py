@@ -98,7 +98,8 @@ PRECHECK_HOOKS: list[Callable[[Action, Context], str | None]] = []
 
 
 def _refused(answer: Answer, what: str) -> Check:
-    return Check(False, f"could not read {what}: {answer.message}")
+    """The module did not answer, or answered an error: the run FAILS with its message."""
+    return Check(False, f"could not read {what}: {answer.message}", {"module_error": True})
 
 
 # --- run state: pause / resume / drain (001 "State Backup"; 003 pause/resume) -----------------
@@ -588,7 +589,9 @@ def run(by, key: str, module: Module, params: dict, idempotency_key: str, incide
     try:
         pre = _precheck(action, ctx)
         record.precheck = {"ok": pre.ok, "summary": pre.summary, "data": pre.data}
-        if not pre.ok:
+        if not pre.ok and pre.data.get("module_error"):
+            _record(record, ActionRun.Status.FAILED, f"Pre-check: {pre.summary}")
+        elif not pre.ok:
             _record(record, ActionRun.Status.REFUSED, f"Pre-check: {pre.summary}")
         else:
             method, path, body = action.perform(ctx)
