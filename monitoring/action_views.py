@@ -110,6 +110,9 @@ def action_page(request: HttpRequest, module: str, key: str) -> HttpResponse:
     if action is None or not action.applies_to(mod):
         raise Http404("No such action for this module.")
     params = _params(request)
+    if key in ("dlq_replay", "dlq_purge") and not params.get("entry_ids"):
+        # The form's default choice, so that the pre-check shown is the one that will run.
+        params.setdefault("scope", "retry_eligible")
     targets, target_error = _targets(mod, action)
     check = None
     if not action.target or params.get("target"):
