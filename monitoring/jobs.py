@@ -358,29 +358,37 @@ def check_runs(run_ids: list[int]) -> None:
         if m is not None
     ]
     answers = iter(module_admin.send_all(requests))
-    finished = []
-    for run, module in pairs:
-        answer = next(answers) if module is not None else None
-        if _record_check(run.pk, answer):
-            finished.append((run, module))
-    # Log excerpts of the runs that just ended, in one concurrent round.
-    requests = [
-        module_admin.request_for(
-            m, "GET", f"/admin/jobs/{r.job.name}/logs?run={r.module_run_id}&limit={LOG_LINES}"
-        )
-        for r, m in finished
+    checked = [(r, m, next(answers) if m is not None else None) for r, m in pairs]
+    # The log excerpts of the runs that have ended, in one concurrent round, so that a failed
+    # run is recorded with the module's own reason (its last ERROR line).
+    ended = [
+        (r, m)
+        for r, m, a in checked
+        if a is not None and a.ok and _find_run(a.data, r.module_run_id)[0] == "finished"
     ]
-    for (run, _), answer in zip(finished, module_admin.send_all(requests), strict=True):
-        if answer.ok and isinstance(answer.data, dict):
-            lines = [
-                f"{line.get('at', '')} {line.get('level', '')} {line.get('message', '')}"
-                for line in answer.data.get("lines", [])
-            ]
-            JobRun.objects.filter(pk=run.pk).update(log_excerpt="\n".join(lines)[:5000])
-        else:
-            JobRun.objects.filter(pk=run.pk).update(
-                log_excerpt=f"(log not available: {answer.message})"
+    logs = module_admin.send_all(
+        [
+            module_admin.request_for(
+                m, "GET", f"/admin/jobs/{r.job.name}/logs?run={r.module_run_id}&limit={LOG_LINES}"
             )
+            for r, m in ended
+        ]
+    )
+    excerpts = {r.pk: _excerpt(a) for (r, _), a in zip(ended, logs, strict=True)}
+    for run, _, answer in checked:
+        _record_check(run.pk, answer, excerpts.get(run.pk))
+
+
+def _excerpt(answer: module_admin.Answer) -> tuple[str, str]:
+    """(the log lines as text, the last ERROR message) from a /logs answer."""
+    if not (answer.ok and isinstance(answer.data, dict)):
+        return f"(log not available: {answer.message})", ""
+    lines = answer.data.get("lines") or []
+    text = "\n".join(
+        f"{line.get('at', '')} {line.get('level', '')} {line.get('message', '')}" for line in lines
+    )
+    errors = [line.get("message", "") for line in lines if line.get("level") == "ERROR"]
+    return text[:5000], (errors[-1] if errors else "")
 
 
 def _find_run(data, run_id: int | None) -> tuple[str, dict | None]:
@@ -396,7 +404,9 @@ def _find_run(data, run_id: int | None) -> tuple[str, dict | None]:
     return "missing", None
 
 
-def _record_check(pk: int, answer: module_admin.Answer | None) -> bool:
+def _record_check(
+    pk: int, answer: module_admin.Answer | None, excerpt: tuple[str, str] | None = None
+) -> bool:
     """Store what the module says about a running run; True when it has just ended."""
     now = timezone.now()
     with transaction.atomic():
@@ -445,11 +455,16 @@ def _record_check(pk: int, answer: module_admin.Answer | None) -> bool:
             return False
         duration = body.get("duration_seconds")
         result = JobRun.Status.SUCCESS if body.get("status") == "SUCCESS" else JobRun.Status.FAILED
+        log_text, last_error = excerpt or ("", "")
+        if log_text:
+            run.log_excerpt = log_text
         _finish(
             run,
             result,
             now,
-            error="" if result == JobRun.Status.SUCCESS else _failure_reason(answer.data),
+            error=""
+            if result == JobRun.Status.SUCCESS
+            else (last_error or f"module reported {body.get('status')}"),
             finished_at=run.started_at + timedelta(seconds=duration) if duration else now,
             duration_seconds=duration,
             records_processed=body.get("records_processed"),
@@ -457,10 +472,6 @@ def _record_check(pk: int, answer: module_admin.Answer | None) -> bool:
         )
         _changed(job)
         return True
-
-
-def _failure_reason(data) -> str:
-    return f"module reported {data.get('last_result') or 'FAILED'} (see the log excerpt)"
 
 
 def scan(now: datetime | None = None) -> dict[str, int]:

@@ -152,6 +152,7 @@ def test_failed_run_raises_an_alert_and_opens_a_p3_incident(sim, modules, catalo
     jobs.scan()
     run = JobRun.objects.get(job=job)
     assert run.status == "failed" and "injected failure" in run.log_excerpt
+    assert run.error.startswith("finished FAILED") and "job-failure fault" in run.error
     alert = Alert.objects.get(name="batch_job_failed", state=AlertState.FIRING)
     assert alert.source == "console" and alert.labels["job"] == "gamma_dlq_report"
     assert alert.incident is not None and alert.incident.severity == "P3"
