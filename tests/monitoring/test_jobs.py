@@ -250,3 +250,10 @@ def test_module_jobs_suspended_by_a_window_resume_only_with_its_key(operator, ca
     jobs.resume_module_jobs(["gamma"], key="maintenance:7")
     assert Job.objects.get(name="gamma_dlq_report").suspended  # still the operator's
     assert Job.objects.filter(module="gamma", status="suspended").count() == 1
+
+
+def test_a_run_the_module_already_started_is_followed_not_failed(sim, modules, catalogue):
+    started = call("POST", sim.urls()["beta"] + "/admin/jobs/beta_quality_report/trigger").json
+    run = jobs.trigger(None, "beta_quality_report")
+    assert run.status == "running" and run.module_run_id == started["run_id"]
+    assert "already running" in run.log_excerpt

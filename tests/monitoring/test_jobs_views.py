@@ -185,3 +185,46 @@ def test_buffering_is_read_from_the_latest_poll(sim, modules):
     )
     assert depth > 0 and state.depth == depth
     assert state.utilization == pytest.approx(depth / 10000)
+
+
+def test_jobs_page_query_count_does_not_grow_with_runs(
+    client, viewer, catalogue, django_assert_max_num_queries
+):
+    from django.utils import timezone
+
+    for job in Job.objects.all():
+        run = JobRun.objects.create(
+            job=job, trigger="manual", scheduled_for=timezone.now(), status="success"
+        )
+        Job.objects.filter(pk=job.pk).update(last_run=run)
+    client.force_login(viewer)
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("monitoring:jobs")).status_code == 200
+
+
+def test_action_pages_refuse_outsiders_and_404_unknown_actions(
+    client, outsider, operator, sim, modules, action_roles
+):
+    client.force_login(outsider)
+    assert client.get(reverse("monitoring:action", args=["alpha", "pause"])).status_code == 403
+    client.force_login(operator)
+    assert client.get(reverse("monitoring:action", args=["alpha", "nope"])).status_code == 404
+    assert client.get(reverse("monitoring:action", args=["alpha", "dlq_purge"])).status_code == 404
+    record = actions.run(operator, "pause", modules["alpha"], {}, actions.new_key())[0]
+    client.force_login(outsider)
+    assert client.get(reverse("monitoring:action_result", args=[record.pk])).status_code == 403
+
+
+def test_action_from_an_unknown_or_unseen_incident_is_404(client, operator, sim, modules):
+    client.force_login(operator)
+    url = reverse("monitoring:action", args=["alpha", "pause"]) + "?incident=INC-20240101-0001"
+    assert client.get(url).status_code == 404
+
+
+def test_job_detail_fragment(client, viewer, catalogue):
+    client.force_login(viewer)
+    url = reverse("monitoring:job_detail", args=["weekly_full_backup"]) + "?fragment=runs"
+    response = client.get(url, headers={"HX-Request": "true"})
+    assert b'id="job-runs"' in response.content and b"<html" not in response.content
+    page = client.get(reverse("monitoring:job_detail", args=["weekly_full_backup"])).content
+    assert b"Sun " in page  # the next runs, on Sundays
