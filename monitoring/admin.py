@@ -165,12 +165,11 @@ class JobAdmin(AuditedAdmin):
     ]
 
     def save_model(self, request, obj, form, change):
+        from django.utils import timezone
+
         from . import jobs
 
-        jobs.validate_cron(obj.cron)
-        if not obj.suspended:
-            from django.utils import timezone
-
+        if not obj.suspended:  # the form validated the cron (Job.clean)
             obj.next_run_at = jobs.next_run(obj.cron, timezone.now())
         super().save_model(request, obj, form, change)
 

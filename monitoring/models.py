@@ -505,6 +505,18 @@ class Job(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from cronsim import CronSim, CronSimError
+        from django.core.exceptions import ValidationError
+        from django.utils import timezone
+
+        try:
+            CronSim(self.cron, timezone.localtime())
+        except CronSimError as exc:
+            raise ValidationError({"cron": f"Not a cron expression: {exc}"}) from None
+        if self.expected_min_minutes > self.expected_max_minutes:
+            raise ValidationError({"expected_max_minutes": "Must be at least the minimum."})
+
     @property
     def suspended(self) -> bool:
         return self.status == self.Status.SUSPENDED

@@ -257,3 +257,17 @@ def test_a_run_the_module_already_started_is_followed_not_failed(sim, modules, c
     run = jobs.trigger(None, "beta_quality_report")
     assert run.status == "running" and run.module_run_id == started["run_id"]
     assert "already running" in run.log_excerpt
+
+
+def test_admin_refuses_a_bad_cron_and_replans_a_good_one(admin_client, catalogue):
+    url = "/admin/monitoring/job/{}/change/".format(Job.objects.get(name="alpha_source_sync").pk)
+    form = {
+        "name": "alpha_source_sync", "module": "alpha", "cadence": "hourly",
+        "schedule_text": ":07", "cron": "61 * * * *", "description": "d",
+        "expected_min_minutes": 2, "expected_max_minutes": 5, "start_grace_seconds": 60,
+    }  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 200 and b"Not a cron expression" in response.content
+    admin_client.post(url, {**form, "cron": "7 * * * *"})
+    job = Job.objects.get(name="alpha_source_sync")
+    assert job.cron == "7 * * * *" and timezone.localtime(job.next_run_at).minute == 7
