@@ -2,6 +2,8 @@
 runs and degraded mode; one guided page per action (what it does, its impact, the pre-check
 live from the module, a confirmation); and the run itself. monitoring.actions decides."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -147,9 +149,20 @@ def action_page(request: HttpRequest, module: str, key: str) -> HttpResponse:
 def action_run(request: HttpRequest, module: str, key: str) -> HttpResponse:
     mod = get_object_or_404(Module, name=module)
     incident = _incident(request)
+    query = {
+        k: v
+        for k, v in (
+            ("target", request.POST.get("target")),
+            ("incident", incident and incident.number),
+        )
+        if v
+    }
+    back = reverse("monitoring:action", args=[mod.name, key]) + (
+        f"?{urlencode(query)}" if query else ""
+    )
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the confirmation first.")
-        return redirect(request.get_full_path().replace("/run/", "/"))
+        return redirect(back)
     try:
         record, answer = actions.run(
             request.user,
@@ -163,7 +176,7 @@ def action_run(request: HttpRequest, module: str, key: str) -> HttpResponse:
         raise PermissionDenied(str(exc)) from exc
     except actions.Refused as exc:
         messages.error(request, exc.detail)
-        return redirect(reverse("monitoring:action", args=[mod.name, key]))
+        return redirect(back)
     if key == "dlq_export" and answer is not None and record.status == ActionRun.Status.SUCCEEDED:
         fmt = record.params.get("format", "json")
         response = HttpResponse(

@@ -4,6 +4,8 @@ permissions and write the audit trail."""
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
@@ -42,6 +44,8 @@ class JobSerializer(serializers.ModelSerializer):
 
 class JobRunSerializer(serializers.ModelSerializer):
     job = serializers.CharField(source="job.name")
+    # Plain strings in the schema: "status" enums of several models would collide by name.
+    status = serializers.CharField(read_only=True)
     versus_expected = serializers.CharField(read_only=True)
 
     class Meta:
@@ -67,6 +71,7 @@ class JobRunSerializer(serializers.ModelSerializer):
 
 class ActionRunSerializer(serializers.ModelSerializer):
     incident = serializers.CharField(source="incident.number", default=None)
+    status = serializers.CharField(read_only=True)
 
     class Meta:
         model = ActionRun
@@ -93,6 +98,7 @@ def _forbidden(request, perm: str):
     return None
 
 
+@extend_schema(responses=JobSerializer(many=True), operation_id="jobs_list")
 @api_view(["GET"])
 @permission_classes([permissions.IsAuthenticated])
 def job_list(request):
@@ -102,6 +108,7 @@ def job_list(request):
     return Response(JobSerializer(jobs.visible_jobs(), many=True).data)
 
 
+@extend_schema(responses=JobSerializer, operation_id="jobs_retrieve")
 @api_view(["GET"])
 @permission_classes([permissions.IsAuthenticated])
 def job_detail(request, name):
@@ -110,6 +117,7 @@ def job_detail(request, name):
     return Response(JobSerializer(get_object_or_404(jobs.visible_jobs(), name=name)).data)
 
 
+@extend_schema(responses=JobRunSerializer(many=True), operation_id="jobs_runs_list")
 @api_view(["GET"])
 @permission_classes([permissions.IsAuthenticated])
 def job_runs(request, name):
@@ -125,6 +133,11 @@ def _reason(request) -> str:
     return value if isinstance(value, str) else ""
 
 
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True)
+
+
+@extend_schema(request=ReasonSerializer, responses={200: JobSerializer, 202: JobRunSerializer})
 @api_view(["POST"])
 @permission_classes([permissions.IsAuthenticated])
 def job_operation(request, name, operation):
@@ -144,6 +157,23 @@ def job_operation(request, name, operation):
     return Response(JobSerializer(job).data)
 
 
+class ActionRequestSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    module = serializers.CharField()
+    params = serializers.DictField(required=False)
+    idempotency_key = serializers.CharField()
+    incident = serializers.CharField(required=False)
+
+
+@extend_schema(
+    methods=["GET"], responses=ActionRunSerializer(many=True), operation_id="actions_list"
+)
+@extend_schema(
+    methods=["POST"],
+    request=ActionRequestSerializer,
+    responses={201: ActionRunSerializer, 400: OpenApiTypes.OBJECT},
+    operation_id="actions_create",
+)
 @api_view(["GET", "POST"])
 @permission_classes([permissions.IsAuthenticated])
 def action_list(request):
