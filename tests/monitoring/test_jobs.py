@@ -2,6 +2,7 @@
 against the real simulator, late/overrun/failure detection, Runbook F operations."""
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 import time_machine
@@ -271,3 +272,18 @@ def test_admin_refuses_a_bad_cron_and_replans_a_good_one(admin_client, catalogue
     admin_client.post(url, {**form, "cron": "7 * * * *"})
     job = Job.objects.get(name="alpha_source_sync")
     assert job.cron == "7 * * * *" and timezone.localtime(job.next_run_at).minute == 7
+
+
+def test_compress_day_keeps_the_order_within_the_minutes(catalogue):
+    from django.core.management import call_command
+
+    now = timezone.now()
+    before = dict(Job.objects.values_list("name", "next_run_at"))
+    with time_machine.travel(now, tick=False):
+        call_command("jobs_compress_day", "--minutes", "10", stdout=StringIO())
+    after = dict(Job.objects.values_list("name", "next_run_at"))
+    moved = [n for n in before if before[n] <= now + timedelta(hours=24)]
+    assert moved and all(after[n] <= now + timedelta(minutes=10) for n in moved)
+    assert sorted(moved, key=before.get) == sorted(moved, key=after.get)
+    untouched = [n for n in before if n not in moved]
+    assert all(after[n] == before[n] for n in untouched)  # weekly and monthly jobs
