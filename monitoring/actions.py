@@ -18,6 +18,7 @@ validation, audit logging):
    from an incident — onto the incident's timeline.
 """
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from console import audit, live, roles
 from .models import ActionRole, ActionRun, Module
 from .module_admin import Answer, call
 
+log = logging.getLogger(__name__)
 TOPIC = "actions"
 PERMISSION = "monitoring.add_actionrun"
 
@@ -605,8 +607,9 @@ def run(by, key: str, module: Module, params: dict, idempotency_key: str, incide
                 status = ActionRun.Status.SUCCEEDED if post.ok else ActionRun.Status.UNVERIFIED
                 _record(record, status, post.summary)
     except Exception as exc:  # never leave a run "running" behind: it blocks the next one
+        # e.g. a module answering a shape we do not expect: recorded as failed, never claimed.
+        log.exception("action %s on %s failed in the console", key, module)
         _record(record, ActionRun.Status.FAILED, f"console error: {type(exc).__name__}: {exc}")
-        raise
     finally:
         _finish(action, record)
     return record, answer

@@ -195,3 +195,15 @@ def test_dlq_export_is_read_only_and_counted(op, sim, modules):
     )
     assert record.status == "succeeded" and answer.text.startswith("id,")
     assert record.response["bytes"] == len(answer.text)
+
+
+def test_an_unexpected_answer_is_recorded_as_failed_not_raised(op, sim, modules, monkeypatch):
+    def broken(ctx, answer, pre):
+        raise KeyError("state")
+
+    action = actions.ACTIONS["pause"]
+    monkeypatch.setitem(
+        actions.ACTIONS, "pause", actions.Action(**{**action.__dict__, "postcheck": broken})
+    )
+    record = run(op, "pause", modules["alpha"])
+    assert record.status == "failed" and "console error: KeyError" in record.message
