@@ -248,6 +248,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 30},
     },
     "roll-up-samples": {"task": "monitoring.tasks.roll_up_samples", "schedule": 60.0},
+    # Batch jobs (issue 10): due slots claimed every second (schedule → trigger p95 ≤ 2 s).
+    "scan-jobs": {"task": "monitoring.tasks.scan_jobs", "schedule": 1.0, "options": {"expires": 5}},
     "prune-samples": {"task": "monitoring.tasks.prune_samples", "schedule": 3600.0},
     # Maintenance windows (issue 9): start/end at their times (silence on, silence off), the
     # 004 reminders, and recurrences extended to their horizon.

@@ -242,3 +242,58 @@ class DrDrillAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# --- Batch jobs and runbook actions (issue 10) ------------------------------------------------
+from .models import ActionRole, ActionRun, DegradedMode, Job, JobRun  # noqa: E402
+
+
+@admin.register(Job)
+class JobAdmin(AuditedAdmin):
+    """The catalogue is data (000 "Batch Processing Schedules"); suspend and resume go
+    through the Jobs page so that the module is told and the reason recorded."""
+
+    list_display = ["name", "module", "schedule_text", "cron", "status", "next_run_at"]
+    list_filter = ["module", "cadence", "status"]
+    search_fields = ["name", "description"]
+    readonly_fields = [
+        "status",
+        "status_reason",
+        "suspension_key",
+        "status_changed_by",
+        "status_changed_at",
+        "next_run_at",
+        "last_run",
+    ]
+
+    def save_model(self, request, obj, form, change):
+        from django.utils import timezone
+
+        from . import jobs
+
+        if not obj.suspended:  # the form validated the cron (Job.clean)
+            obj.next_run_at = jobs.next_run(obj.cron, timezone.now())
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    list_display = ["job", "scheduled_for", "trigger", "status", "started_at", "duration_seconds"]
+    list_filter = ["status", "trigger", "job__module"]
+    date_hierarchy = "scheduled_for"
+
+
+@admin.register(ActionRole)
+class ActionRoleAdmin(AuditedAdmin):
+    list_display = ["action", "min_role", "source"]
+
+
+@admin.register(ActionRun)
+class ActionRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "action", "module", "target", "status", "requested_by_name"]
+    list_filter = ["action", "module", "status"]
+
+
+@admin.register(DegradedMode)
+class DegradedModeAdmin(ReadOnlyAdmin):
+    list_display = ["module", "started_at", "started_by", "ended_at", "ended_by"]

@@ -20,6 +20,13 @@ class MonitoringConfig(AppConfig):
             "alerts", lambda user, key: not key and user.has_perm("monitoring.view_alert")
         )
 
+        live.register_topic(
+            "jobs", lambda user, key: not key and user.has_perm("monitoring.view_job")
+        )
+        live.register_topic(
+            "actions", lambda user, key: not key and user.has_perm("monitoring.view_actionrun")
+        )
+
         from . import metrics
 
         metrics.register()

@@ -742,3 +742,241 @@ class DrDrill(models.Model):
 
     def can_move(self, to: str) -> bool:
         return to == self.status or to in self.MOVES[self.status]
+
+
+# --- Batch jobs and runbook actions (issue 10) ------------------------------------------------
+
+
+class Job(models.Model):
+    """One batch job of 000 "Batch Processing Schedules": where it runs and when (cron, in the
+    console's time zone). The console is its scheduler: `next_run_at` is the due-time column
+    the beat scan claims."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    class Cadence(models.TextChoices):
+        HOURLY = "hourly"
+        DAILY = "daily"
+        WEEKLY = "weekly"
+        MONTHLY = "monthly"
+
+    name = models.CharField(
+        max_length=80,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and _.")],
+    )
+    # The module's name (a Module row may be registered after the catalogue is seeded).
+    module = models.CharField(max_length=50, db_index=True)
+    cadence = models.CharField(max_length=10, choices=Cadence.choices)
+    schedule_text = models.CharField(max_length=20, help_text='As the manual writes it: ":05"')
+    cron = models.CharField(max_length=60, help_text="Five-field cron, console's time zone")
+    description = models.CharField(max_length=200)
+    expected_min_minutes = models.FloatField()
+    expected_max_minutes = models.FloatField()
+    start_grace_seconds = models.PositiveIntegerField(
+        default=60, help_text="A run not started this long after its time is late"
+    )
+    source = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=300, blank=True)
+    # Who suspended it ("maintenance:<id>" from a window, else blank); resume_module_jobs
+    # resumes only what the same key suspended.
+    suspension_key = models.CharField(max_length=80, blank=True)
+    status_changed_by = models.CharField(max_length=150, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The scan: active jobs whose next run is due. Indexed with status for that query.
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run = models.ForeignKey(
+        "JobRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status", "next_run_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from cronsim import CronSim, CronSimError
+        from django.core.exceptions import ValidationError
+        from django.utils import timezone
+
+        try:
+            CronSim(self.cron, timezone.localtime())
+        except CronSimError as exc:
+            raise ValidationError({"cron": f"Not a cron expression: {exc}"}) from None
+        if self.expected_min_minutes > self.expected_max_minutes:
+            raise ValidationError({"expected_max_minutes": "Must be at least the minimum."})
+
+    @property
+    def suspended(self) -> bool:
+        return self.status == self.Status.SUSPENDED
+
+
+class JobRun(models.Model):
+    """One run of a job: when it was due, when the module started and ended it, and how."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"  # claimed by the scan, trigger not yet acknowledged
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Success"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"  # its slot came while the previous run was busy
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule"
+        MANUAL = "manual"
+
+    IN_FLIGHT = (Status.PENDING, Status.RUNNING)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    triggered_by = models.CharField(max_length=150, blank=True)
+    scheduled_for = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    records_processed = models.PositiveIntegerField(null=True, blank=True)
+    records_failed = models.PositiveIntegerField(null=True, blank=True)
+    module_run_id = models.PositiveIntegerField(null=True, blank=True)
+    log_excerpt = models.TextField(blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    # The result scan: in-flight runs whose next look at the module is due.
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    check_failures = models.PositiveSmallIntegerField(default=0)
+    late_alerted_at = models.DateTimeField(null=True, blank=True)
+    overrun_alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-scheduled_for", "-pk"]
+        constraints = [
+            # A slot fires once, whichever worker claims it.
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for"],
+                condition=models.Q(trigger="schedule"),
+                name="jobrun_one_per_slot",
+            ),
+            # One run in flight per job: a second trigger (a double-click) is refused.
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="jobrun_one_in_flight",
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "-scheduled_for"])]
+
+    def __str__(self) -> str:
+        return f"{self.job} @ {self.scheduled_for:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def expected_seconds(self) -> tuple[float, float]:
+        return self.job.expected_min_minutes * 60, self.job.expected_max_minutes * 60
+
+    @property
+    def start_delay_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.started_at - self.scheduled_for).total_seconds()
+
+    @property
+    def versus_expected(self) -> str:
+        """ "within", "under" or "over" the expected duration, or "" while unknown."""
+        if self.duration_seconds is None:
+            return ""
+        low, high = self.expected_seconds
+        if self.duration_seconds > high:
+            return "over"
+        return "under" if self.duration_seconds < low else "within"
+
+
+class ActionRole(models.Model):
+    """Who may run a runbook action (data: monitoring/fixtures/actions.json, editable here)."""
+
+    action = models.CharField(max_length=40, unique=True)
+    min_role = models.CharField(max_length=60, help_text="The lowest role that may run it")
+    source = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["action"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.min_role} or above"
+
+
+class ActionRun(models.Model):
+    """One runbook action against a module: its pre-check, the call, the post-validation."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"  # the module refused, errored, or did not answer
+        REFUSED = "refused", "Refused by pre-check"
+        UNVERIFIED = "unverified", "Done, post-validation failed"
+
+    action = models.CharField(max_length=40, db_index=True)
+    module = models.CharField(max_length=50)
+    target = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    requested_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150)
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    precheck = models.JSONField(default=dict, blank=True)
+    response = models.JSONField(default=dict, blank=True)
+    postcheck = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            # One run of an action on a module at a time: a double-click waits its turn.
+            models.UniqueConstraint(
+                fields=["action", "module"],
+                condition=models.Q(status="running"),
+                name="actionrun_one_in_flight",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.module} {self.status}"
+
+
+class DegradedMode(models.Model):
+    """000 "Degraded Mode Operations": a module running without a partner, buffering at its
+    boundary. Open while `ended_at` is empty; one open record per module."""
+
+    module = models.CharField(max_length=50)
+    reason = models.TextField()
+    started_at = models.DateTimeField()
+    started_by = models.CharField(max_length=150)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.CharField(max_length=150, blank=True)
+    end_note = models.TextField(blank=True)
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["module"],
+                condition=models.Q(ended_at__isnull=True),
+                name="degraded_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.module} degraded since {self.started_at:%Y-%m-%d %H:%M}"

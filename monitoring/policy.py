@@ -23,8 +23,18 @@ RULE_FIELDS = {f.name for f in AlertRule._meta.get_fields()} - {"id", "name", "a
 def load() -> str:
     return (
         f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}, "
-        f"{load_alert_incident_policy()}, {runbooks.load()}, {load_capacity_and_backups()}"
+        f"{load_alert_incident_policy()}, {runbooks.load()}, {load_capacity_and_backups()}, "
+        f"{load_jobs()}"
     )
+
+
+def load_jobs() -> str:
+    """000 "Batch Processing Schedules" and the runbook actions' role table (issue 10)."""
+    from . import actions, jobs
+
+    catalogue = json.loads((FIXTURES / "jobs.json").read_text())["jobs"]
+    table = json.loads((FIXTURES / "actions.json").read_text())["roles"]
+    return f"{jobs.load_catalogue(catalogue)}, {actions.load_roles_table(table)}"
 
 
 # Issue 6: "critical → P1, high → P2, medium → P3 by default".

@@ -62,3 +62,11 @@ def scan_backups() -> None:
     now = timezone.now()
     backups.scan_backups(now)
     backups.scan_dr_drills(now)
+
+
+def scan_jobs() -> None:
+    """Batch jobs: trigger the due ones, follow the running ones (monitoring/jobs.py)."""
+    from . import actions, jobs
+
+    jobs.scan()
+    actions.expire_stale_runs()

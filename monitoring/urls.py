@@ -1,8 +1,7 @@
 from django.urls import path
 
-from console.pending import pending_page
 
-from . import alert_views, views
+from . import action_views, alert_views, job_views, views
 
 app_name = "monitoring"
 urlpatterns = [
@@ -13,10 +12,18 @@ urlpatterns = [
     path("annotations/add/", views.annotation_add, name="annotation_add"),
     path("annotations/<int:pk>/end/", views.annotation_end, name="annotation_end"),
     path("charts/<slug:key>.json", views.chart_data, name="chart"),
+    # Batch jobs (Runbook F) and runbook actions (A-E): issue 10.
+    path("jobs/", job_views.jobs_page, name="jobs"),
+    path("jobs/suspend-all/", job_views.jobs_suspend_all, name="jobs_suspend_all"),
+    path("jobs/resume-all/", job_views.jobs_resume_all, name="jobs_resume_all"),
+    path("jobs/<slug:name>/", job_views.job_detail, name="job_detail"),
+    path("jobs/<slug:name>/trigger/", job_views.job_trigger, name="job_trigger"),
+    path("jobs/<slug:name>/suspend/", job_views.job_suspend, name="job_suspend"),
+    path("jobs/<slug:name>/resume/", job_views.job_resume, name="job_resume"),
+    path("actions/", action_views.actions_page, name="actions"),
+    path("actions/runs/<int:pk>/", action_views.action_result, name="action_result"),
     path(
-        "jobs/",
-        pending_page("Jobs", 10, "The batch job catalogue, its runs, and runbook actions."),
-        name="jobs",
+        "actions/<slug:module>/degraded/", action_views.degraded_activate, name="degraded_activate"
     ),
     # Alerts, silences, rules, runbooks, the war room's alerts panel (issue 6).
     path("alerts/", alert_views.alerts, name="alerts"),
@@ -41,4 +48,7 @@ urlpatterns = [
         alert_views.incident_alert_unlink,
         name="incident_alert_unlink",
     ),
+    path("actions/<slug:module>/degraded/end/", action_views.degraded_end, name="degraded_end"),
+    path("actions/<slug:module>/<slug:key>/", action_views.action_page, name="action"),
+    path("actions/<slug:module>/<slug:key>/run/", action_views.action_run, name="action_run"),
 ]

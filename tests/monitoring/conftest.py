@@ -2,6 +2,9 @@ import pytest
 
 from monitoring.store import forget_series_cache
 
+# The real simulator and the job catalogue for the job and action tests (issue 10).
+from tests.monitoring.jobs_support import action_roles, catalogue, modules, sim  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _fresh_series_cache():
