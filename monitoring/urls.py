@@ -1,6 +1,5 @@
 from django.urls import path
 
-
 from . import action_views, alert_views, job_views, views
 
 app_name = "monitoring"
