@@ -473,8 +473,12 @@ def start_window(window_pk: int, now=None) -> MaintenanceWindow | None:
     redelivered task or a later scan finds it already running. Returns None when there was
     nothing to do.
 
-    Job suspension for the window's modules is added here once scheduled jobs exist."""
+    The batch jobs of its modules are suspended in the same transaction (000 "Maintenance
+    Windows": scheduled processing paused) and the modules told after it commits."""
+    from monitoring import jobs
+
     now = now or timezone.now()
+    suspended = []
     with transaction.atomic():
         window = (
             MaintenanceWindow.objects.select_for_update(skip_locked=True, of=("self",))
@@ -503,22 +507,40 @@ def start_window(window_pk: int, now=None) -> MaintenanceWindow | None:
                 created_by_name=f"maintenance {window.pk}",
             )
             fields.append("silence")
+            suspended = jobs.suspend_module_jobs(
+                [m.name for m in window.modules.all()],
+                f"Maintenance window {window.number}: {window.title}",
+                key=job_key(window),
+                propagate=False,
+            )
         window.save(update_fields=fields)
         audit.record(
             "maintenance.start",
             obj=window,
             before={"status": Status.APPROVED},
-            after={"status": window.status, "silence": window.silence_id},
+            after={
+                "status": window.status,
+                "silence": window.silence_id,
+                "jobs_suspended": [j.name for j in suspended],
+            },
         )
         changed(window)
+    if suspended:
+        jobs.tell_modules(None, [j.name for j in suspended], jobs.Job.Status.SUSPENDED)
     return window
+
+
+def job_key(window: MaintenanceWindow) -> str:
+    """Marks the jobs a window suspended, so that its end resumes those and no others."""
+    return f"maintenance:{window.pk}"
 
 
 def end_window(window_pk: int, by=None, now=None) -> MaintenanceWindow | None:
     """End a running window (at its end, or earlier by hand): expire its silence so alerts
-    flow again, and re-anchor the post-maintenance checklist on the actual end. Fires once.
+    flow again, resume the jobs it suspended (and only those), and re-anchor the
+    post-maintenance checklist on the actual end. Fires once."""
+    from monitoring import jobs
 
-    Job resumption for the window's modules is added here once scheduled jobs exist."""
     now = now or timezone.now()
     with transaction.atomic():
         window = (
@@ -533,6 +555,12 @@ def end_window(window_pk: int, by=None, now=None) -> MaintenanceWindow | None:
             raise PermissionDenied("You may not end maintenance windows.")
         if window.silence is not None and window.silence.state(now) != "expired":
             silences.expire_silence(by, window.silence)
+        resumed = jobs.resume_module_jobs(
+            [m.name for m in window.modules.all()],
+            key=job_key(window),
+            reason=f"Maintenance window {window.number} ended",
+            propagate=False,
+        )
         window.status = Status.COMPLETED
         window.ended_at = now
         window.save(update_fields=["status", "ended_at", "updated_at"])
@@ -545,9 +573,15 @@ def end_window(window_pk: int, by=None, now=None) -> MaintenanceWindow | None:
             actor=by,
             obj=window,
             before={"status": Status.IN_PROGRESS},
-            after={"status": window.status, "early": now < window.end},
+            after={
+                "status": window.status,
+                "early": now < window.end,
+                "jobs_resumed": [j.name for j in resumed],
+            },
         )
         changed(window)
+    if resumed:
+        jobs.tell_modules(by, [j.name for j in resumed], jobs.Job.Status.ACTIVE)
     return window
 
 

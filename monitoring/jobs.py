@@ -565,7 +565,11 @@ def _propagate(names: list[str], action: str) -> dict[str, str]:
     return {j.name: ("ok" if a.ok else a.message) for (j, _), a in zip(pairs, answers, strict=True)}
 
 
-def _move_many(by, names: list[str], status: str, reason: str, key: str = "") -> list[Job]:
+def _move_many(
+    by, names: list[str], status: str, reason: str, key: str = "", propagate: bool = True
+) -> list[Job]:
+    """Suspend or resume these jobs. With `propagate` False the modules are not told (the
+    caller holds a transaction and tells them after it commits, with `tell_modules`)."""
     _require(by)
     if status == Job.Status.SUSPENDED and not reason.strip():
         raise Refused("Say why the job is suspended.", 400)
@@ -579,17 +583,19 @@ def _move_many(by, names: list[str], status: str, reason: str, key: str = "") ->
                 moved.append(job)
     for job in moved:
         _changed(job)
-    if moved:
-        answers = _propagate(
-            [j.name for j in moved], "suspend" if status == Job.Status.SUSPENDED else "resume"
-        )
-        refused = {k: v for k, v in answers.items() if v != "ok"}
-        if refused:
-            log.warning("modules did not take the job %s: %s", status, refused)
-            audit.record(
-                "job.module_not_told", actor=by, object_type="monitoring.job", after=refused
-            )
+    if moved and propagate:
+        tell_modules(by, [j.name for j in moved], status)
     return moved
+
+
+def tell_modules(by, names: list[str], status: str) -> None:
+    """Pass a suspension or resumption on to the modules (best effort, HTTP: never call it
+    while holding a transaction); refusals are logged and audited."""
+    answers = _propagate(names, "suspend" if status == Job.Status.SUSPENDED else "resume")
+    refused = {k: v for k, v in answers.items() if v != "ok"}
+    if refused:
+        log.warning("modules did not take the job %s: %s", status, refused)
+        audit.record("job.module_not_told", actor=by, object_type="monitoring.job", after=refused)
 
 
 def suspend(by, name: str, reason: str) -> Job:
@@ -616,15 +622,19 @@ def resume_all(by, reason: str = "") -> list[Job]:
     )
 
 
-def suspend_module_jobs(module_names, reason: str, by=None, key: str = "") -> list[Job]:
+def suspend_module_jobs(
+    module_names, reason: str, by=None, key: str = "", propagate: bool = True
+) -> list[Job]:
     """Suspend every active job of these modules (a maintenance window starting). `key`
     (e.g. "maintenance:12") marks the suspension so that `resume_module_jobs` with the same
     key resumes only these, never a job an operator suspended for another reason."""
     names = list(Job.objects.filter(module__in=list(module_names)).values_list("name", flat=True))
-    return _move_many(by, names, Job.Status.SUSPENDED, reason, key)
+    return _move_many(by, names, Job.Status.SUSPENDED, reason, key, propagate)
 
 
-def resume_module_jobs(module_names, by=None, key: str = "", reason: str = "") -> list[Job]:
+def resume_module_jobs(
+    module_names, by=None, key: str = "", reason: str = "", propagate: bool = True
+) -> list[Job]:
     """Resume the suspended jobs of these modules (those suspended with `key`, if given)."""
     names = list(Job.objects.filter(module__in=list(module_names)).values_list("name", flat=True))
-    return _move_many(by, names, Job.Status.ACTIVE, reason, key)
+    return _move_many(by, names, Job.Status.ACTIVE, reason, key, propagate)

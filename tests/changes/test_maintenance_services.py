@@ -226,6 +226,31 @@ def test_ending_early_by_hand_expires_the_silence_and_reanchors_post_items(
     assert first_post.due_at == early + timedelta(minutes=30)
 
 
+def test_window_suspends_its_modules_jobs_and_resumes_only_those(mpolicy, modules, opslead):
+    from monitoring import jobs
+    from monitoring.models import Job
+    from monitoring.policy import load_jobs
+
+    load_jobs()
+    gamma_jobs = set(Job.objects.filter(module="gamma").values_list("name", flat=True))
+    assert gamma_jobs and Job.objects.exclude(module="gamma").exists()
+    held = sorted(gamma_jobs)[0]  # an operator's own suspension, for another reason
+    jobs.suspend(opslead, held, "Source contract being renegotiated")
+    made = window(opslead, [modules["gamma"]], start=SUNDAY, hours=4)
+    with time_machine.travel(SUNDAY, tick=False):
+        maintenance.scan_windows()
+    suspended = set(Job.objects.filter(status=Job.Status.SUSPENDED).values_list("name", flat=True))
+    assert suspended == gamma_jobs  # every Gamma job, no other module's
+    assert Job.objects.get(name=held).suspension_key == ""
+    entry = AuditEntry.objects.get(action="maintenance.start", object_id=str(made.pk))
+    assert set(entry.after["jobs_suspended"]) == gamma_jobs - {held}
+    with time_machine.travel(made.end, tick=False):
+        maintenance.scan_windows()
+    still = set(Job.objects.filter(status=Job.Status.SUSPENDED).values_list("name", flat=True))
+    assert still == {held}  # the window resumed what it suspended, and nothing else
+    assert all(j.next_run_at for j in Job.objects.filter(module="gamma").exclude(name=held))
+
+
 def test_start_and_end_hooks_are_noops_out_of_state(mpolicy, modules, opslead):
     made = window(opslead, [modules["gamma"]], start=SUNDAY)
     assert maintenance.start_window(made.pk) is None  # not yet due
