@@ -26,7 +26,7 @@ from .alert_forms import (
     matcher_initial,
     matcher_text,
 )
-from .models import Alert, AlertRule, AlertState, Runbook, Silence
+from .models import Alert, AlertRule, AlertState, Module, Runbook, Silence
 
 VIEW_ALERT = "monitoring.view_alert"
 VIEW_SILENCE = "monitoring.view_silence"
@@ -363,8 +363,28 @@ def runbook_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "sections": [b for b in blocks if b["kind"] == "heading"],
         "rules": list(AlertRule.objects.filter(runbook__in=names)),
         "can_admin": request.user.has_perm("monitoring.change_runbook"),
+        "guided_actions": guided_actions(runbook),
+        "is_jobs_runbook": runbook.slug == "runbook-f",
     }
     return render(request, "monitoring/runbook.html", context)
+
+
+def guided_actions(runbook: Runbook) -> list[dict]:
+    """The runbook actions (issue 10) that carry out this runbook's steps, per module: an
+    action cites its step ("001 Runbook A.3"), so Runbook A lists the actions citing it."""
+    from . import actions
+
+    if not runbook.slug.startswith("runbook-"):
+        return []
+    cite = f"Runbook {runbook.slug.removeprefix('runbook-').upper()}"
+    modules = list(Module.objects.filter(enabled=True).order_by("name"))
+    return [
+        {"title": action.title, "key": action.key, "module": module.name, "cites": action.runbook}
+        for action in actions.ACTIONS.values()
+        if cite in action.runbook
+        for module in modules
+        if action.applies_to(module)
+    ]
 
 
 # --- the war room's alerts panel ----------------------------------------------------------

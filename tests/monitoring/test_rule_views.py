@@ -291,6 +291,24 @@ def test_runbook_page_renders_sections_steps_and_code(client, seeded, viewer):
     assert "<li>Check destination connectivity" in body
 
 
+def test_runbook_page_links_the_guided_actions_that_carry_out_its_steps(client, seeded, viewer):
+    from monitoring.models import Module
+
+    for name in ("alpha", "gamma"):
+        Module.objects.create(name=name, kind=name, base_url=f"http://127.0.0.1:1/{name}")
+    client.force_login(viewer)
+    body = client.get(reverse("monitoring:runbook", args=["runbook-a"])).content.decode()
+    panel = body[body.index('id="runbook-actions"') :]
+    panel = panel[: panel.index("</section>")]
+    assert reverse("monitoring:action", args=["alpha", "source_disable"]) in panel
+    assert reverse("monitoring:action", args=["alpha", "source_test"]) in panel
+    assert "dlq_replay" not in panel  # Runbook C's
+    body = client.get(reverse("monitoring:runbook", args=["runbook-c"])).content.decode()
+    assert reverse("monitoring:action", args=["gamma", "dlq_replay"]) in body
+    body = client.get(reverse("monitoring:runbook", args=["runbook-f"])).content.decode()
+    assert reverse("monitoring:jobs") in body
+
+
 def test_runbook_text_is_escaped(client, seeded, viewer):
     Runbook.objects.create(
         slug="evil",
