@@ -137,8 +137,46 @@ def upcoming_maintenance(since: datetime, now: datetime) -> Section:
     return section
 
 
+def failed_jobs(since: datetime, now: datetime) -> Section:
+    """Batch jobs that failed during the shift (000 "Pre-Handoff Preparation"; 000 "Shift
+    Log": batch job failures), and jobs suspended now."""
+    from monitoring.models import Job, JobRun
+
+    section = Section("jobs", "Batch jobs", empty="No job failed during the shift.")
+    runs = (
+        JobRun.objects.filter(status=JobRun.Status.FAILED, scheduled_for__gte=since)
+        .select_related("job")
+        .order_by("-scheduled_for")[:50]
+    )
+    for run in runs:
+        section.items.append(
+            {
+                "text": f"{run.job.name} ({run.job.module}) failed, "
+                f"run of {_when(run.scheduled_for)}",
+                "detail": run.error or "no reason given by the module",
+                "url": reverse("monitoring:job_detail", args=[run.job.name]),
+            }
+        )
+    for job in Job.objects.filter(status=Job.Status.SUSPENDED).order_by("name")[:50]:
+        section.items.append(
+            {
+                "text": f"{job.name} ({job.module}) is suspended",
+                "detail": f"{job.status_reason} (by {job.status_changed_by or 'the console'})",
+                "url": reverse("monitoring:job_detail", args=[job.name]),
+            }
+        )
+    return section
+
+
 # Order = order on the handoff form (000 "Verbal Briefing Contents" order where it gives one).
-SECTIONS = [active_incidents, firing_alerts, upcoming_maintenance, annotations, open_log_items]
+SECTIONS = [
+    active_incidents,
+    firing_alerts,
+    failed_jobs,
+    upcoming_maintenance,
+    annotations,
+    open_log_items,
+]
 
 
 def collect(since: datetime, now: datetime | None = None) -> list[dict]:

@@ -230,7 +230,7 @@ def test_handoff_is_prefilled_from_live_state(open_incident, operator, oncall):
     LogEntryFactory(author=operator, text="Watch the beta queue")
     handoff = services.start_handoff(operator, incoming=oncall)
     sections = {s["key"]: s for s in handoff.state}
-    assert list(sections) == ["incidents", "alerts", "maintenance", "annotations", "log"]
+    assert list(sections) == ["incidents", "alerts", "jobs", "maintenance", "annotations", "log"]
     item = sections["incidents"]["items"][0]
     assert open_incident.number in item["text"] and "Open" in item["text"]
     assert "restart the enrichment cache" in item["detail"]
@@ -254,6 +254,39 @@ def test_handoff_lists_maintenance_of_the_next_day(operator, oncall, opslead):
         handoff = services.refresh_state(operator, handoff.pk)
     items = {s["key"]: s for s in handoff.state}["maintenance"]["items"]
     assert len(items) == 1 and soon.number in items[0]["text"] and "gamma" in items[0]["text"]
+
+
+def test_handoff_lists_jobs_that_failed_during_the_shift_and_suspended_ones(
+    operator, oncall, opslead
+):
+    from django.utils import timezone
+
+    from monitoring import jobs
+    from monitoring.models import Job, JobRun
+    from monitoring.policy import load_jobs
+
+    load_jobs()
+    now = timezone.now()
+    failed = Job.objects.get(name="alpha_source_sync")
+    for job, at, status in [
+        (failed, now - timedelta(hours=2), JobRun.Status.FAILED),
+        (failed, now - timedelta(days=2), JobRun.Status.FAILED),  # an earlier shift's
+        (Job.objects.get(name="gamma_dlq_report"), now - timedelta(hours=1), "success"),
+    ]:
+        JobRun.objects.create(
+            job=job, trigger="schedule", scheduled_for=at, status=status, error="Source timed out"
+        )
+    jobs.suspend(opslead, "weekly_full_backup", "Storage migration")
+    handoff = services.start_handoff(operator, incoming=oncall)
+    items = {s["key"]: s for s in handoff.state}["jobs"]["items"]
+    texts = [i["text"] for i in items]
+    assert len(texts) == 2, texts
+    assert (
+        texts[0].startswith("alpha_source_sync (alpha) failed")
+        and "Source timed out" in (items[0]["detail"])
+    )
+    assert texts[1].startswith("weekly_full_backup (") and texts[1].endswith("is suspended")
+    assert "Storage migration" in items[1]["detail"]
 
 
 def test_a_new_section_is_one_function_in_the_registry(monkeypatch, operator, oncall):
