@@ -50,6 +50,16 @@ class Report:
 
 REPORTS: list[Report] = [
     Report(
+        "daily-operations",
+        "Daily operations summary",
+        "Today so far (mailed at midnight: the day that ended): records, errors, queue "
+        "high-water marks, threshold violations, incidents, manual interventions, checklists "
+        "and batch jobs. The shifts pages show any day.",
+        "shifts.summary.report",
+        permission="shifts.view_shift",
+        source='000 "End of Day Procedures"; 002 "Daily Operations Report"',
+    ),
+    Report(
         "weekly-performance",
         "Weekly performance summary",
         "Throughput, quality, uptime, error rate and incidents of the last 7 days.",

@@ -5,7 +5,7 @@ incidents, manual interventions). Read-only over monitoring, incidents and the s
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 # (label, counter) pairs; the day's increase is the figure.
@@ -42,6 +42,8 @@ class Summary:
     interventions: list = field(default_factory=list)
     log_entries: list = field(default_factory=list)
     checklists: list = field(default_factory=list)
+    jobs: list = field(default_factory=list)
+    job_counts: dict = field(default_factory=dict)
 
     def rows(self) -> list[list[str]]:
         """Flat rows for the CSV download: section, item, value."""
@@ -74,6 +76,15 @@ class Summary:
             out.append(["manual intervention", entry.author.username, entry.text])
         for run in self.checklists:
             out.append(["checklist", run.template.name, run.get_status_display()])
+        for run in self.jobs:
+            out.append(
+                [
+                    "job run",
+                    run.job.name,
+                    f"{run.get_status_display()} at {timezone.localtime(run.scheduled_for):%H:%M}"
+                    + (f": {run.error}" if run.error else ""),
+                ]
+            )
         return out
 
 
@@ -117,7 +128,7 @@ def _high_water(series: str, start: datetime, end: datetime) -> float | None:
 
 def build(day: date) -> Summary:
     from incidents.models import Incident
-    from monitoring.models import StatusChange
+    from monitoring.models import JobRun, StatusChange
 
     from .models import ChecklistRun, LogEntry
 
@@ -150,4 +161,28 @@ def build(day: date) -> Summary:
     summary.checklists = list(
         ChecklistRun.objects.filter(day=day).select_related("template", "completed_by")
     )
+    # 000 "End of Day Procedures": batch job results. Every run but the successes (those are
+    # counted), so a day's failures, skips and runs still going are listed.
+    runs = JobRun.objects.filter(scheduled_for__gte=start, scheduled_for__lt=end)
+    summary.job_counts = dict(
+        runs.order_by().values("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    summary.jobs = list(
+        runs.exclude(status=JobRun.Status.SUCCESS).select_related("job").order_by("scheduled_for")
+    )
     return summary
+
+
+def report(end: datetime):
+    """The day before `end` as a report of the reports index (reports/registry.py)."""
+    from reports.registry import ReportData, Table
+
+    day = (timezone.localtime(end) - timedelta(seconds=1)).date()
+    summary = build(day)
+    header, *rows = summary.rows()
+    return ReportData(
+        "Daily operations summary",
+        summary.start,
+        summary.end,
+        tables=[Table(f"Operations on {day:%A %d %B %Y}", header, rows)],
+    )

@@ -4,7 +4,6 @@ on-call handoff log, the daily summary and the iCalendar feeds.
 Every mutation is a POST calling one service; a refused action shows why (HTMX: a message
 fragment; otherwise a flash message and a redirect back)."""
 
-import csv
 from datetime import date, datetime, timedelta
 
 from django.contrib import messages
@@ -19,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from console.exports import csv_response
 from incidents.models import Severity
 
 from . import evidence, ical, services
@@ -558,10 +558,8 @@ def summary(request: HttpRequest) -> HttpResponse:
     report = daily.build(day)
     fmt = request.GET.get("format", "")
     if fmt == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="operations-{day}.csv"'
-        csv.writer(response).writerows(report.rows())
-        return response
+        header, *rows = report.rows()
+        return csv_response(f"operations-{day}.csv", header, rows)
     context = {
         "report": report,
         "day": day,

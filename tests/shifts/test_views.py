@@ -187,6 +187,35 @@ def test_summary_csv_and_print(client, operator):
     assert client.get("/shifts/summary/?day=not-a-date").status_code == 200
 
 
+def test_summary_lists_the_days_job_runs_and_defuses_formulas_in_the_csv(client, operator):
+    with time_machine.travel("2026-11-21 12:00:00Z", tick=False):
+        from django.utils import timezone
+
+        from monitoring.models import Job, JobRun
+        from monitoring.policy import load_jobs
+
+        load_jobs()
+        job = Job.objects.get(name="alpha_source_sync")
+        now = timezone.now()
+        for minutes, status, error in [(0, "failed", '=HYPERLINK("http://x")'), (1, "success", "")]:
+            JobRun.objects.create(
+                job=job,
+                trigger="schedule",
+                scheduled_for=now - timedelta(minutes=minutes),
+                status=status,
+                error=error,
+            )
+        LogEntry.objects.create(kind="manual", text="@SUM(1)", actions="x", author=operator)
+        client.force_login(operator)
+        page = client.get("/shifts/summary/").content.decode()
+        assert "Batch jobs · 1 failed · 1 success" in page or "1 success · 1 failed" in page
+        assert "alpha_source_sync" in page
+        rows = client.get("/shifts/summary/?format=csv").content.decode().splitlines()
+        job_rows = [r for r in rows if r.startswith("job run,alpha_source_sync")]
+        assert len(job_rows) == 1 and "Failed" in job_rows[0]
+        assert any(r.startswith("manual intervention,operator,'@SUM(1)") for r in rows)
+
+
 def test_summary_counts_records_from_the_store(client, operator):
     from monitoring.models import Module, Sample, Series
 
