@@ -197,7 +197,7 @@ def test_summary_lists_the_days_job_runs_and_defuses_formulas_in_the_csv(client,
         load_jobs()
         job = Job.objects.get(name="alpha_source_sync")
         now = timezone.now()
-        for minutes, status, error in [(0, "failed", '=HYPERLINK("http://x")'), (1, "success", "")]:
+        for minutes, status, error in [(5, "failed", '=HYPERLINK("http://x")'), (6, "success", "")]:
             JobRun.objects.create(
                 job=job,
                 trigger="schedule",
@@ -205,7 +205,13 @@ def test_summary_lists_the_days_job_runs_and_defuses_formulas_in_the_csv(client,
                 status=status,
                 error=error,
             )
-        LogEntry.objects.create(kind="manual", text="@SUM(1)", actions="x", author=operator)
+        LogEntry.objects.create(
+            kind="manual",
+            text="@SUM(1)",
+            actions="x",
+            author=operator,
+            at=now - timedelta(minutes=1),
+        )
         client.force_login(operator)
         page = client.get("/shifts/summary/").content.decode()
         assert "Batch jobs · 1 failed · 1 success" in page or "1 success · 1 failed" in page
