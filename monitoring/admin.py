@@ -140,3 +140,6 @@ class PollAdmin(ReadOnlyAdmin):
 @admin.register(PipelineState)
 class PipelineStateAdmin(ReadOnlyAdmin):
     list_display = ["status", "changed_at"]
+
+
+from . import route_admin  # noqa: E402,F401  (alert routing, issue 6)

@@ -71,7 +71,7 @@ class Transitions:
 
 def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) -> Transitions:
     """One evaluation of one rule; the caller holds the rule's lock."""
-    from . import alert_incidents
+    from . import alert_incidents, routing
 
     moves = Transitions()
     try:
@@ -111,6 +111,7 @@ def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) 
         alert.save()
         if fired:
             alert_incidents.on_fired(alert)
+            routing.on_fired(alert, now)
     for key, alert in current.items():
         if key in active:
             continue
@@ -127,6 +128,7 @@ def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) 
             moves.resolved += 1
             audit.record("alert.resolved", obj=alert, after={"labels": alert.labels})
             alert_incidents.on_resolved(alert)
+            routing.on_resolved(alert, now)
     if moves.fired or moves.resolved or moves.pending or moves.dropped:
         live.publish("alerts", "alerts.changed")
     return moves

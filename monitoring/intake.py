@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from console import audit, live
 
-from . import alert_incidents
+from . import alert_incidents, routing
 from .alerting import fingerprint as label_fingerprint
 from .models import Alert, AlertState
 
@@ -109,6 +109,7 @@ def apply(alerts: list[dict], actor=None) -> dict[str, int]:
                     "alert.resolved", actor=actor, obj=current, after={"source": "alertmanager"}
                 )
                 alert_incidents.on_resolved(current)
+                routing.on_resolved(current, now)
                 counts["resolved"] += 1
                 continue
             if current is None:
@@ -131,6 +132,7 @@ def apply(alerts: list[dict], actor=None) -> dict[str, int]:
                     after={"labels": item["labels"], "source": "alertmanager"},
                 )
                 alert_incidents.on_fired(created)
+                routing.on_fired(created, now)
                 counts["created"] += 1
             elif (current.labels, current.annotations) != (item["labels"], item["annotations"]):
                 current.labels, current.annotations = item["labels"], item["annotations"]

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from console import audit
 
-from .models import AlertIncidentPolicy, AlertRule, InhibitRule, Threshold
+from .models import AlertIncidentPolicy, AlertRule, InhibitRule, Receiver, Route, Threshold
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE = FIXTURES / "thresholds.json"
@@ -22,8 +22,48 @@ RULE_FIELDS = {f.name for f in AlertRule._meta.get_fields()} - {"id", "name", "a
 def load() -> str:
     return (
         f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}, "
-        f"{load_alert_incident_policy()}"
+        f"{load_alert_incident_policy()}, {load_routing()}"
     )
+
+
+def load_routing() -> str:
+    """001 "Alert Routing": receivers (and the channels they post to) and the route tree.
+    Receivers are created when missing; the tree is seeded once (no route exists yet), then
+    the admin and the routes page own it."""
+    from incidents.policy import seed_channel
+
+    data = json.loads((FIXTURES / "routing.json").read_text())
+    channels = {
+        row["name"]: seed_channel(row["name"], {k: v for k, v in row.items() if k != "name"})
+        for row in data["channels"]
+    }
+    created = 0
+    for row in data["receivers"]:
+        row = dict(row)
+        names = row.pop("channels")
+        receiver, was_created = Receiver.objects.get_or_create(
+            name=row.pop("name"), defaults={**row, "source": "001, Alert Routing"}
+        )
+        if was_created:
+            receiver.channels.set([channels[n] for n in names])
+            audit.record("receiver.seed", obj=receiver, after={**row, "channels": names})
+            created += 1
+    if Route.objects.exists():
+        return f"{Receiver.objects.count()} receivers ({created} new), routes kept"
+    routes: dict[str, Route] = {}
+    for position, row in enumerate(data["routes"]):
+        row = dict(row)
+        parent, receiver = row.pop("parent"), row.pop("receiver", None)
+        route = Route.objects.create(
+            **row,
+            parent=routes[parent] if parent else None,
+            receiver=Receiver.objects.get(name=receiver) if receiver else None,
+            position=position,
+            source="001, Alert Routing",
+        )
+        routes[route.name] = route
+        audit.record("route.seed", obj=route, after={**row, "receiver": receiver})
+    return f"{Receiver.objects.count()} receivers ({created} new), {len(routes)} routes"
 
 
 # Issue 6: "critical → P1, high → P2, medium → P3 by default".
