@@ -278,10 +278,10 @@ def flush(group: AlertGroup, now: datetime) -> Flush:
         _notify(group, receiver, firing_list, tell_resolved, now)
         group.last_notified_at = now
     group.notified_firing = sorted(firing.keys() | (notified & muted))
-    AlertGroupMember.objects.filter(
-        group=group, alert__state=AlertState.RESOLVED, pk__in=[m.pk for m in members]
-    ).delete()
-    remaining = len(members) - sum(1 for a in alerts if a.state == AlertState.RESOLVED)
+    # Only what this flush saw resolved: an alert resolving meanwhile stays for the next one.
+    done = [m.pk for m in members if m.alert.state == AlertState.RESOLVED]
+    AlertGroupMember.objects.filter(pk__in=done).delete()
+    remaining = len(members) - len(done)
     group.last_flush_at = now
     group.next_flush_at = (
         now + timedelta(seconds=node.group_interval if node else DEFAULT_GROUP_INTERVAL)
