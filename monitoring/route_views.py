@@ -56,8 +56,9 @@ def routes(request: HttpRequest) -> HttpResponse:
         "can_change": request.user.has_perm("monitoring.change_route"),
         "can_add": request.user.has_perm("monitoring.add_route"),
     }
-    if request.htmx and request.GET.get("fragment") == "groups":
-        return render(request, "monitoring/routes.html#alert-groups", context)
+    fragment = {"groups": "alert-groups", "tree": "route-tree"}.get(request.GET.get("fragment"))
+    if request.htmx and fragment:
+        return render(request, f"monitoring/routes.html#{fragment}", context)
     return render(request, "monitoring/routes.html", context)
 
 

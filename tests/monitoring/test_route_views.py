@@ -53,6 +53,23 @@ def test_routes_page_lists_the_tree_and_receivers(
     assert "Edit" not in body  # a viewer may not change routes
 
 
+def test_routes_page_fragments_for_live_refresh(client, seeded, viewer):
+    client.force_login(viewer)
+    url = reverse("monitoring:routes")
+    for fragment, root_id in (("tree", "route-tree"), ("groups", "alert-groups")):
+        response = client.get(url, {"fragment": fragment}, headers={"HX-Request": "true"})
+        body = response.content.decode().lstrip()
+        assert response.status_code == 200 and body.startswith('<section class="card panel')
+        assert f'id="{root_id}"' in body.split(">", 1)[0]
+
+
+def test_alert_group_page_refused_without_a_role(client, seeded, outsider):
+    fire("a", "critical", T0, module="gamma")
+    group = routing.AlertGroup.objects.get()
+    client.force_login(outsider)
+    assert client.get(reverse("monitoring:alert_group", args=[group.pk])).status_code == 403
+
+
 def test_route_tester_page_shows_the_match(client, seeded, viewer):
     client.force_login(viewer)
     response = client.get(reverse("monitoring:route_test"), {"labels": LABELS})
