@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from . import alerting, rollups, routing, services, silences
@@ -43,7 +44,8 @@ def poll_module(pk: int) -> None:
 
 @shared_task(ignore_result=True)
 def evaluate_alert_rules() -> None:
-    alerting.evaluate_all(timezone.now())
+    interval = settings.CELERY_BEAT_SCHEDULE["evaluate-alert-rules"]["schedule"]
+    alerting.evaluate_all(alerting.evaluation_time(timezone.now(), interval))
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -424,3 +424,24 @@ def test_two_scans_at_once_send_each_flush_once(seeded):
     assert errors == []
     subjects = pages(seeded)
     assert len(subjects) == 12 and len(set(subjects)) == 12
+
+
+# --- evaluation cadence ----------------------------------------------------------------------
+
+
+def test_evaluation_time_keeps_the_cadence_through_task_jitter(settings):
+    from monitoring.alerting import EVALUATION_CLOCK, evaluation_time
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from django.core.cache import cache
+
+    cache.delete(EVALUATION_CLOCK)
+    assert evaluation_time(T0 + timedelta(seconds=0.2), 15) == T0 + timedelta(seconds=0.2)
+    # Late by 3 s: still the cadence's time, so "held for 5 min" counts whole evaluations.
+    late = evaluation_time(T0 + timedelta(seconds=18.2), 15)
+    assert late == T0 + timedelta(seconds=15.2)
+    assert evaluation_time(T0 + timedelta(seconds=30.3), 15) == T0 + timedelta(seconds=30.2)
+    # Never ahead of the clock: an earlier task restarts the cadence at its own time.
+    assert evaluation_time(T0 + timedelta(seconds=45.1), 15) == T0 + timedelta(seconds=45.1)
+    # After a gap (a worker was down) a time off the cadence restarts it.
+    assert evaluation_time(T0 + timedelta(seconds=207), 15) == T0 + timedelta(seconds=207)
