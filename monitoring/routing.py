@@ -431,7 +431,9 @@ def save_route(by, form) -> Route:
     with transaction.atomic():
         before = None
         if form.instance.pk:
-            current = Route.objects.select_for_update().select_related("parent", "receiver")
+            current = Route.objects.select_for_update(of=("self",)).select_related(
+                "parent", "receiver"
+            )
             before = describe_route(current.get(pk=form.instance.pk))
         route = form.save()
         audit.record(

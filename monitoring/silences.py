@@ -122,7 +122,7 @@ def warn_expiring(now=None, limit: int = 100) -> int:
     warned = 0
     with transaction.atomic():
         due = (
-            Silence.objects.select_for_update(skip_locked=True)
+            Silence.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
                 expiry_warned_at__isnull=True,
                 created_by__isnull=False,
