@@ -247,6 +247,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"expires": 30},
     },
+    # Alert groups due a flush (group_wait / group_interval / repeat_interval; issue 6).
+    "scan-alert-groups": {
+        "task": "monitoring.tasks.scan_alert_groups",
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
+    "scan-expiring-silences": {
+        "task": "monitoring.tasks.scan_expiring_silences",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
     "roll-up-samples": {"task": "monitoring.tasks.roll_up_samples", "schedule": 60.0},
     # Batch jobs (issue 10): due slots claimed every second (schedule → trigger p95 ≤ 2 s).
     "scan-jobs": {"task": "monitoring.tasks.scan_jobs", "schedule": 1.0, "options": {"expires": 5}},
@@ -283,6 +294,8 @@ CELERY_BEAT_SCHEDULE = {
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
 # A module is UNHEALTHY after this many failed polls in a row (issue 4: configurable).
 MONITORING_FAILURES_BEFORE_UNHEALTHY = env_int("MONITORING_FAILURES_BEFORE_UNHEALTHY", 3)
+# A silence's author is told this long before it expires (issue 6).
+SILENCE_EXPIRY_WARNING = timedelta(minutes=env_int("SILENCE_EXPIRY_WARNING_MINUTES", 15))
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -633,8 +633,24 @@ class Notification(models.Model):
         EXECUTIVES = "executives", "Executives"
         ESCALATION = "escalation", "Escalation"
         RESPONDERS = "responders", "Responders"
+        ALERTS = "alerts", "Alert receiver"
+        SILENCE = "silence", "Silence author"
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications")
+    # Empty for messages that belong to no incident: an alert group's notification (issue 6,
+    # `alert_group`) or a silence about to expire; `link` then says where the inbox points.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="notifications", null=True, blank=True
+    )
+    alert_group = models.ForeignKey(
+        "monitoring.AlertGroup",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    link = models.CharField(max_length=300, blank=True)
+    # A webhook's JSON body when it is not the incident's (an alert group's is Alertmanager's).
+    payload = models.JSONField(null=True, blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     audience = models.CharField(max_length=15, choices=Audience.choices)
     event = models.CharField(max_length=20)

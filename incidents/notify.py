@@ -69,10 +69,20 @@ def render(kind: str, incident: Incident, **extra) -> tuple[str, str]:
 
 def queue_channels(incident: Incident, event: str, subject: str, body: str, audience: str) -> int:
     """Queue one delivery per enabled channel that wants this severity and event."""
+    channels = [
+        channel
+        for channel in NotificationChannel.objects.filter(enabled=True).order_by("pk")
+        if channel.wants(incident.severity, event)
+    ]
+    return len(queue_on(channels, event, subject, body, audience, incident=incident))
+
+
+def queue_on(channels, event: str, subject: str, body: str, audience: str, **extra) -> list:
+    """Queue one delivery on each of `channels`; `extra` sets the other fields (`incident`, or
+    `alert_group`, `link` and `payload` for a message that belongs to no incident)."""
     now = timezone.now()
     rows = [
         Notification(
-            incident=incident,
             kind=channel.kind,
             audience=audience,
             event=event,
@@ -81,19 +91,25 @@ def queue_channels(incident: Incident, event: str, subject: str, body: str, audi
             subject=subject,
             body=body,
             next_attempt_at=now,
+            **extra,
         )
-        for channel in NotificationChannel.objects.filter(enabled=True).order_by("pk")
-        if channel.wants(incident.severity, event)
+        for channel in channels
     ]
-    Notification.objects.bulk_create(rows)
-    return len(rows)
+    return Notification.objects.bulk_create(rows)
 
 
 def queue_users(
-    incident: Incident, users, event: str, subject: str, body: str, audience: str, email=True
+    incident: Incident | None,
+    users,
+    event: str,
+    subject: str,
+    body: str,
+    audience: str,
+    email=True,
+    **extra,
 ):
     """In the console (delivered at once: the row is the message) and, with `email`, by email
-    when the user has an address."""
+    when the user has an address. `incident` may be None (see `queue_on` for `extra`)."""
     now = timezone.now()
     rows = []
     for user in users:
@@ -110,6 +126,7 @@ def queue_users(
                 state=Notification.State.SENT,
                 sent_at=now,
                 attempts=1,
+                **extra,
             )
         )
         if email and user.email:
@@ -124,12 +141,15 @@ def queue_users(
                     subject=subject,
                     body=body,
                     next_attempt_at=now,
+                    **extra,
                 )
             )
     Notification.objects.bulk_create(rows)
     if users:
         # The badge and toast of each recipient: the page re-fetches its own count.
-        live.publish("overview", "incident.notification", incident=incident.pk)
+        live.publish(
+            "overview", "incident.notification", incident=incident.pk if incident else None
+        )
     return rows
 
 
@@ -159,7 +179,9 @@ def _send(notification: Notification) -> None:
         targets = [t.strip() for t in notification.target.split(",") if t.strip()]
         send_mail(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL, targets)
         return
-    if notification.kind == Notification.Kind.WEBHOOK:
+    if notification.kind == Notification.Kind.WEBHOOK and notification.payload is not None:
+        payload = notification.payload
+    elif notification.kind == Notification.Kind.WEBHOOK:
         payload = {
             "incident": incident.number,
             "title": incident.title,
@@ -228,6 +250,8 @@ def _sent(row: Notification, attempt: int) -> str:
         ).update(state=Notification.State.SENT, sent_at=now, next_attempt_at=None, last_error="")
         if not updated:
             return "stale"
+        if row.incident_id is None:  # an alert group's or a silence's message: no timeline
+            return "sent"
         incident = Incident.objects.select_for_update().get(pk=row.incident_id)
         incident.log(
             TimelineEntry.Kind.NOTIFICATION,
@@ -255,7 +279,7 @@ def _failed(row: Notification, attempt: int, error: str) -> str:
         )
         if not updated:
             return "stale"
-        if final:
+        if final and row.incident_id is not None:
             incident = Incident.objects.get(pk=row.incident_id)
             incident.log(
                 TimelineEntry.Kind.NOTIFICATION,

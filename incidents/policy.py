@@ -51,6 +51,13 @@ def load() -> str:
     )
 
 
+def seed_channel(name: str, values: dict) -> NotificationChannel:
+    """A notification channel another app's policy needs (alert receivers, issue 6): created
+    when missing, left as the admin edited it otherwise."""
+    _seed(NotificationChannel, {"name": name}, values)
+    return NotificationChannel.objects.get(name=name)
+
+
 def snapshot() -> dict:
     """The policy in force now, as copied onto an incident when it is declared."""
     matrix: dict[str, list[dict]] = {}

@@ -297,3 +297,6 @@ class ActionRunAdmin(ReadOnlyAdmin):
 @admin.register(DegradedMode)
 class DegradedModeAdmin(ReadOnlyAdmin):
     list_display = ["module", "started_at", "started_by", "ended_at", "ended_by"]
+
+
+from . import route_admin  # noqa: E402,F401  (alert routing, issue 6)

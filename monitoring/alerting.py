@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -71,7 +72,7 @@ class Transitions:
 
 def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) -> Transitions:
     """One evaluation of one rule; the caller holds the rule's lock."""
-    from . import alert_incidents
+    from . import alert_incidents, routing
 
     moves = Transitions()
     try:
@@ -111,6 +112,7 @@ def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) 
         alert.save()
         if fired:
             alert_incidents.on_fired(alert)
+            routing.on_fired(alert, now)
     for key, alert in current.items():
         if key in active:
             continue
@@ -127,6 +129,7 @@ def evaluate_rule(rule: AlertRule, now: datetime, source: Source | None = None) 
             moves.resolved += 1
             audit.record("alert.resolved", obj=alert, after={"labels": alert.labels})
             alert_incidents.on_resolved(alert)
+            routing.on_resolved(alert, now)
     if moves.fired or moves.resolved or moves.pending or moves.dropped:
         live.publish("alerts", "alerts.changed")
     return moves
@@ -146,6 +149,30 @@ def evaluate_all(
                 continue
             outcomes[rule.name] = evaluate_rule(rule, now, source)
     return outcomes
+
+
+EVALUATION_CLOCK = "monitoring:alert-evaluation-clock"
+
+
+def evaluation_time(now: datetime, interval: float) -> datetime:
+    """The time to evaluate at: on the fixed cadence of the previous evaluations when `now` is
+    within a third of an interval of it, else `now` (and the cadence restarts from there).
+
+    Prometheus evaluates a rule group at exact multiples of its interval, so "held for 5 min"
+    is always counted in whole evaluations. This task starts whenever a worker takes it from
+    the queue, a few seconds late at times; counted from those times, an alert whose pending
+    evaluation started late and whose firing one started on time would wait one interval more.
+    The cadence never runs ahead of the clock: a task earlier than it restarts it at `now`.
+    """
+    last = cache.get(EVALUATION_CLOCK)
+    at = now
+    if last is not None:
+        steps = round((now - last).total_seconds() / interval)
+        nominal = last + timedelta(seconds=steps * interval)
+        if steps >= 1 and timedelta(0) <= now - nominal <= timedelta(seconds=interval / 3):
+            at = nominal
+    cache.set(EVALUATION_CLOCK, at, timeout=int(interval * 10))
+    return at
 
 
 def test_rule(

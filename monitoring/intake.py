@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from console import audit, live
 
-from . import alert_incidents
+from . import alert_incidents, routing
 from .alerting import fingerprint as label_fingerprint
 from .models import Alert, AlertState
 
@@ -110,6 +110,7 @@ def apply(
                 current.save(update_fields=["state", "resolved_at", "last_evaluated_at"])
                 audit.record("alert.resolved", actor=actor, obj=current, after={"source": source})
                 alert_incidents.on_resolved(current)
+                routing.on_resolved(current, now)
                 counts["resolved"] += 1
                 continue
             if current is None:
@@ -132,6 +133,7 @@ def apply(
                     after={"labels": item["labels"], "source": source},
                 )
                 alert_incidents.on_fired(created)
+                routing.on_fired(created, now)
                 counts["created"] += 1
             elif (current.labels, current.annotations) != (item["labels"], item["annotations"]):
                 current.labels, current.annotations = item["labels"], item["annotations"]

@@ -980,3 +980,124 @@ class DegradedMode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.module} degraded since {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# --- Alert routing and notification (issue 6; 001 "Alert Routing") ---------------------------
+
+
+class Receiver(models.Model):
+    """A route's destination (001 "Alert Routing", receivers): the on-call's pager (console
+    and email to whoever holds the on-call role) and/or incident notification channels (email
+    list, JSON webhook, Slack-compatible webhook)."""
+
+    name = models.CharField(max_length=80, unique=True)
+    page_oncall = models.BooleanField(
+        default=False, help_text="Page the on-call: in the console and by email"
+    )
+    channels = models.ManyToManyField(
+        "incidents.NotificationChannel",
+        blank=True,
+        related_name="receivers",
+        help_text="Incident notification channels this receiver posts to",
+    )
+    send_resolved = models.BooleanField(
+        default=False, help_text="Also tell when alerts it was told about resolve"
+    )
+    description = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Route(models.Model):
+    """One node of the routing tree, as Alertmanager's `route`.
+
+    An alert enters at the root (no parent, no matchers) and goes down the first child whose
+    matchers all match, depth first; with `continue` the next siblings are tried as well. A
+    node none of whose children match is itself the match. Empty receiver, group_by and timers
+    are inherited from the parent.
+    """
+
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order among siblings")
+    name = models.CharField(max_length=80, unique=True)
+    matchers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"name": "severity", "value": "critical", "isRegex": false, "isEqual": true}]',
+    )
+    receiver = models.ForeignKey(
+        Receiver, on_delete=models.PROTECT, null=True, blank=True, related_name="routes"
+    )
+    group_by = models.JSONField(
+        null=True, blank=True, help_text='Label names, e.g. ["module"]; ["..."] groups by all'
+    )
+    group_wait = models.PositiveIntegerField(
+        null=True, blank=True, help_text="seconds before a new group's first notification"
+    )
+    group_interval = models.PositiveIntegerField(
+        null=True, blank=True, help_text="seconds before notifying about changes in a group"
+    )
+    repeat_interval = models.PositiveIntegerField(
+        null=True, blank=True, help_text="seconds before repeating an unchanged notification"
+    )
+    continue_matching = models.BooleanField(
+        "continue", default=False, help_text="Go on to the next siblings after matching"
+    )
+    enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertGroup(models.Model):
+    """Alerts that took one route and share its group_by labels: notified together
+    (Alertmanager's aggregation group), with what the receiver was last told and when the next
+    flush is due. The row outlives its alerts; `next_flush_at` is empty while it holds none."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="groups")
+    key = models.CharField(max_length=64, help_text="Hash of the group labels")
+    labels = models.JSONField(default=dict, help_text="The group_by labels and their values")
+    created_at = models.DateTimeField()
+    # The notification scan's query is `next_flush_at <= now`.
+    next_flush_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_flush_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    # Fingerprints the receiver was told are firing and has not been told resolved.
+    notified_firing = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["route", "key"], name="alert_group_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        return f"{self.route}: {{{labels}}}"
+
+
+class AlertGroupMember(models.Model):
+    """An alert in a group, from its firing until its resolution has been flushed."""
+
+    group = models.ForeignKey(AlertGroup, on_delete=models.CASCADE, related_name="members")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="group_memberships")
+    added_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "alert"], name="alert_group_member_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert} in {self.group}"

@@ -11,7 +11,7 @@ from django.db import transaction
 from console import audit
 
 from . import runbooks
-from .models import AlertIncidentPolicy, AlertRule, InhibitRule, Threshold
+from .models import AlertIncidentPolicy, AlertRule, InhibitRule, Receiver, Route, Threshold
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE = FIXTURES / "thresholds.json"
@@ -24,7 +24,7 @@ def load() -> str:
     return (
         f"{load_thresholds()}, {load_alert_rules()}, {load_inhibit_rules()}, "
         f"{load_alert_incident_policy()}, {runbooks.load()}, {load_capacity_and_backups()}, "
-        f"{load_jobs()}"
+        f"{load_jobs()}, {load_routing()}"
     )
 
 
@@ -35,6 +35,46 @@ def load_jobs() -> str:
     catalogue = json.loads((FIXTURES / "jobs.json").read_text())["jobs"]
     table = json.loads((FIXTURES / "actions.json").read_text())["roles"]
     return f"{jobs.load_catalogue(catalogue)}, {actions.load_roles_table(table)}"
+
+
+def load_routing() -> str:
+    """001 "Alert Routing": receivers (and the channels they post to) and the route tree.
+    Receivers are created when missing; the tree is seeded once (no route exists yet), then
+    the admin and the routes page own it."""
+    from incidents.policy import seed_channel
+
+    data = json.loads((FIXTURES / "routing.json").read_text())
+    channels = {
+        row["name"]: seed_channel(row["name"], {k: v for k, v in row.items() if k != "name"})
+        for row in data["channels"]
+    }
+    created = 0
+    for row in data["receivers"]:
+        row = dict(row)
+        names = row.pop("channels")
+        receiver, was_created = Receiver.objects.get_or_create(
+            name=row.pop("name"), defaults={**row, "source": "001, Alert Routing"}
+        )
+        if was_created:
+            receiver.channels.set([channels[n] for n in names])
+            audit.record("receiver.seed", obj=receiver, after={**row, "channels": names})
+            created += 1
+    if Route.objects.exists():
+        return f"{Receiver.objects.count()} receivers ({created} new), routes kept"
+    routes: dict[str, Route] = {}
+    for position, row in enumerate(data["routes"]):
+        row = dict(row)
+        parent, receiver = row.pop("parent"), row.pop("receiver", None)
+        route = Route.objects.create(
+            **row,
+            parent=routes[parent] if parent else None,
+            receiver=Receiver.objects.get(name=receiver) if receiver else None,
+            position=position,
+            source="001, Alert Routing",
+        )
+        routes[route.name] = route
+        audit.record("route.seed", obj=route, after={**row, "receiver": receiver})
+    return f"{Receiver.objects.count()} receivers ({created} new), {len(routes)} routes"
 
 
 # Issue 6: "critical → P1, high → P2, medium → P3 by default".

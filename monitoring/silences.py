@@ -3,7 +3,7 @@ maintenance windows all go through these two functions."""
 
 import re
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from console import audit, live
@@ -105,3 +105,77 @@ def describe(silence: Silence) -> dict:
         "createdBy": silence.created_by_name,
         "comment": silence.comment,
     }
+
+
+def warn_expiring(now=None, limit: int = 100) -> int:
+    """Tell the authors of silences about to expire, once each (`expiry_warned_at`), in the
+    console inbox and by email, `SILENCE_EXPIRY_WARNING` before the end (issue 6). Silences
+    made with less than that left are not warned about (their author just chose the end),
+    nor those the console made itself (a maintenance window: no author to tell)."""
+    from django.conf import settings
+
+    from incidents import notify
+    from incidents.models import Notification
+
+    now = now or timezone.now()
+    lead = settings.SILENCE_EXPIRY_WARNING
+    warned = 0
+    with transaction.atomic():
+        due = (
+            Silence.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                expiry_warned_at__isnull=True,
+                created_by__isnull=False,
+                ends_at__gt=now,
+                ends_at__lte=now + lead,
+                created_at__lt=models.F("ends_at") - lead,
+            )
+            .select_related("created_by")
+            .order_by("ends_at")[:limit]
+        )
+        for silence in due:
+            minutes = max(1, round((silence.ends_at - now).total_seconds() / 60))
+            matchers = ", ".join(_matcher_text(m) for m in silence.matchers)
+            subject = f"Silence {silence.pk} ({matchers}) expires in {minutes} min"
+            body = (
+                f"Your silence {silence.pk} ends at "
+                f"{timezone.localtime(silence.ends_at):%Y-%m-%d %H:%M %Z}.\n"
+                f"Matchers: {matchers}\nComment: {silence.comment}\n\n"
+                "Alerts it mutes will notify again when it ends. To keep them quiet, make a "
+                "new silence before then."
+            )
+            notify.queue_users(
+                None,
+                [silence.created_by],
+                "silence_expiring",
+                subject,
+                body,
+                Notification.Audience.SILENCE,
+                link=_silence_link(silence),
+            )
+            silence.expiry_warned_at = now
+            silence.save(update_fields=["expiry_warned_at"])
+            audit.record(
+                "silence.expiry_warned", obj=silence, after={"endsAt": str(silence.ends_at)}
+            )
+            warned += 1
+    return warned
+
+
+def _matcher_text(matcher: dict) -> str:
+    op = (
+        ("=~" if matcher.get("isRegex") else "=")
+        if matcher.get("isEqual", True)
+        else ("!~" if matcher.get("isRegex") else "!=")
+    )
+    return f'{matcher["name"]}{op}"{matcher["value"]}"'
+
+
+def _silence_link(silence: Silence) -> str:
+    """The silence in the API until the Alerts page (another part of issue 6) lists them."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("monitoring:alerts") + f"#silence-{silence.pk}"
+    except NoReverseMatch:
+        return reverse("api:silence-detail", args=[silence.pk])

@@ -1,7 +1,8 @@
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
-from . import alerting, rollups, services
+from . import alerting, rollups, routing, services, silences
 from .models import Module
 from .poller import poll
 
@@ -43,7 +44,8 @@ def poll_module(pk: int) -> None:
 
 @shared_task(ignore_result=True)
 def evaluate_alert_rules() -> None:
-    alerting.evaluate_all(timezone.now())
+    interval = settings.CELERY_BEAT_SCHEDULE["evaluate-alert-rules"]["schedule"]
+    alerting.evaluate_all(alerting.evaluation_time(timezone.now(), interval))
 
 
 @shared_task(ignore_result=True)
@@ -64,9 +66,34 @@ def scan_backups() -> None:
     backups.scan_dr_drills(now)
 
 
+@shared_task(ignore_result=True)
 def scan_jobs() -> None:
     """Batch jobs: trigger the due ones, follow the running ones (monitoring/jobs.py)."""
     from . import actions, jobs
 
     jobs.scan()
     actions.expire_stale_runs()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def scan_alert_groups() -> int:
+    """Every 5 s (beat): flush the alert groups that are due, then hand their deliveries to
+    the incidents' delivery task at once rather than at its next scan."""
+    from django.db import transaction
+
+    from incidents import notify
+    from incidents.tasks import deliver_notification
+
+    flushed = routing.scan_due(timezone.now())
+    if flushed:
+        for pk, attempt in notify.claim_due():
+            transaction.on_commit(
+                lambda pk=pk, attempt=attempt: deliver_notification.delay(pk, attempt)
+            )
+    return flushed
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def scan_expiring_silences() -> int:
+    """Every 30 s (beat): warn the authors of silences about to expire, once each."""
+    return silences.warn_expiring(timezone.now())

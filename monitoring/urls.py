@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import action_views, alert_views, job_views, views
+from . import action_views, alert_views, job_views, route_views, views
 
 app_name = "monitoring"
 urlpatterns = [
@@ -21,6 +21,11 @@ urlpatterns = [
     path("jobs/<slug:name>/resume/", job_views.job_resume, name="job_resume"),
     path("actions/", action_views.actions_page, name="actions"),
     path("actions/runs/<int:pk>/", action_views.action_result, name="action_result"),
+    path("routes/", route_views.routes, name="routes"),
+    path("routes/test/", route_views.route_test, name="route_test"),
+    path("routes/add/", route_views.route_add, name="route_add"),
+    path("routes/<int:pk>/edit/", route_views.route_edit, name="route_edit"),
+    path("routes/groups/<int:pk>/", route_views.alert_group, name="alert_group"),
     path(
         "actions/<slug:module>/degraded/", action_views.degraded_activate, name="degraded_activate"
     ),
