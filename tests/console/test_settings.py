@@ -82,3 +82,25 @@ def test_settings_helpers_parse_and_reject(monkeypatch):
     monkeypatch.setenv("X_INT", "twelve")
     with pytest.raises(ImproperlyConfigured, match="not an integer"):
         env_int("X_INT", 0)
+
+
+def test_every_beat_entry_names_a_registered_task():
+    """A scheduled task that is not a Celery task (a lost decorator) would never run."""
+    from importlib import import_module
+
+    from celery import current_app
+    from django.apps import apps
+    from django.conf import settings
+
+    for config in apps.get_app_configs():
+        try:
+            import_module(f"{config.name}.tasks")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.tasks":
+                raise
+    missing = [
+        entry["task"]
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] not in current_app.tasks
+    ]
+    assert missing == []
