@@ -4,3 +4,20 @@ from django.apps import AppConfig
 class ChangesConfig(AppConfig):
     name = "changes"
     verbose_name = "Changes and maintenance"
+
+    def ready(self):
+        from console import live
+
+        live.register_topic("change", _may_watch)
+        live.register_topic("changes", lambda user, key: not key and _may_view(user))
+
+
+def _may_view(user) -> bool:
+    from .services import can_view
+
+    return can_view(user)
+
+
+def _may_watch(user, key: str) -> bool:
+    """`change.<pk>`: whoever may read changes (every role does)."""
+    return key.isdigit() and _may_view(user)

@@ -243,6 +243,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     "roll-up-samples": {"task": "monitoring.tasks.roll_up_samples", "schedule": 60.0},
     "prune-samples": {"task": "monitoring.tasks.prune_samples", "schedule": 3600.0},
+    # Change management (issue 8): emergency formal-request and review deadlines; config drift.
+    "scan-change-timers": {"task": "changes.tasks.scan_change_timers", "schedule": 60.0},
+    "scan-config-versions": {
+        "task": "changes.tasks.scan_config_versions",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
 }
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
 # A module is UNHEALTHY after this many failed polls in a row (issue 4: configurable).
