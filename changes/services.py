@@ -814,8 +814,9 @@ def add_log_entry(by, pk: int, kind: str, text: str) -> ChangeEvent:
 
 def _finish(change: Change, to: str, by, note: str, fields: list[str]) -> None:
     policy = ChangePolicy.current()
-    change.review_window_from(timezone.now(), policy.review_hours)
-    change.move_to(to, by, note, fields + ["review_due_at"])
+    now = timezone.now()
+    change.review_window_from(now, policy.review_hours)
+    change.move_to(to, by, note, fields + ["review_due_at"], now=now)
 
 
 def complete(by, pk: int, note: str = "") -> Change:

@@ -287,7 +287,7 @@ class Change(models.Model):
             round=self.round,
         )
 
-    def move_to(self, to: str, by, note: str = "", fields: list[str] | None = None):
+    def move_to(self, to: str, by, note: str = "", fields: list[str] | None = None, now=None):
         """Move along ALLOWED_MOVES, stamp the time, save, audit and log it. Moving to the
         current status is a no-op (returns None)."""
         if to == self.status:
@@ -296,7 +296,7 @@ class Change(models.Model):
             raise Refused(
                 f"{self.number} cannot go from {self.get_status_display()} to {Status(to).label}."
             )
-        now = timezone.now()
+        now = now or timezone.now()
         before = {"status": self.status}
         old = self.get_status_display()
         self.status, self.status_changed_at = to, now
