@@ -60,3 +60,12 @@ def seed_modules() -> None:
     for name, port in (("alpha", 8081), ("beta", 8082), ("gamma", 8083)):
         port = int(os.environ.get(f"SIMULATOR_{name.upper()}_PORT", port))
         register_module(name, name, f"http://{host}:{port}", labels={"demo": "simulator"})
+
+
+def seed_changes() -> None:
+    """Change management demo data (issue 8): freezes that leave every Sunday 02:00-06:00
+    weekly window free (000 "Weekly Maintenance Window"), and a few changes in various states.
+    Only when there are no changes yet (re-running make run keeps what was done by hand)."""
+    from changes.demo import seed
+
+    seed()
