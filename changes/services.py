@@ -578,11 +578,10 @@ def find_conflicts(change: Change, start: datetime, end: datetime) -> list[dict]
     """Why [start, end) is a bad window for `change` (issue 8 "Scheduling and conflicts"):
     1. another booked change on one of the same modules overlapping it;
     2. a change freeze overlapping it (on its modules, or on all modules);
-    3. an open P1/P2 incident on one of its modules;
+    3. an open P1/P2 incident on one of its modules, for a window starting within the policy's
+       `incident_conflict_hours` (an open incident's end is unknown; starting re-checks it);
     4. for a change needing downtime: no approved maintenance window covering it and all its
        modules."""
-    from incidents.models import ACTIVE_STATUSES, Incident
-
     modules = list(change.affected_modules.all())
     names = {m.name for m in modules}
     found = []
@@ -620,13 +619,8 @@ def find_conflicts(change: Change, start: datetime, end: datetime) -> list[dict]
                 "url": "",
             }
         )
-    incidents = (
-        Incident.objects.filter(
-            status__in=ACTIVE_STATUSES, severity__in=["P1", "P2"], affected_modules__in=modules
-        )
-        .distinct()
-        .prefetch_related("affected_modules")
-    )
+    horizon = timezone.now() + timedelta(hours=ChangePolicy.current().incident_conflict_hours)
+    incidents = open_major_incidents(modules) if start < horizon else []
     for incident in incidents:
         shared = sorted(names & {m.name for m in incident.affected_modules.all()})
         found.append(
@@ -644,6 +638,19 @@ def find_conflicts(change: Change, start: datetime, end: datetime) -> list[dict]
         if problem:
             found.append({"kind": "window", "detail": problem, "ref": "", "url": ""})
     return found
+
+
+def open_major_incidents(modules) -> list:
+    """Open P1/P2 incidents on any of `modules`."""
+    from incidents.models import ACTIVE_STATUSES, Incident
+
+    return list(
+        Incident.objects.filter(
+            status__in=ACTIVE_STATUSES, severity__in=["P1", "P2"], affected_modules__in=modules
+        )
+        .distinct()
+        .prefetch_related("affected_modules")
+    )
 
 
 def _downtime_problem(modules, start, end) -> str:
@@ -766,8 +773,9 @@ def set_checklist_item(by, pk: int, item_id: int, done: bool) -> ChecklistItem:
 def start(by, pk: int) -> Change:
     """Scheduled → In Progress (an emergency change may start once verbally approved). The
     pre-implementation checklist must be complete (001 "Before implementing any change"); an
-    emergency change executes "with available resources" and is exempt. Starting outside the
-    scheduled window is logged as a deviation."""
+    emergency change executes "with available resources" and is exempt. An open P1/P2 on its
+    modules holds it back (see `_blocking_incidents`). Starting outside the scheduled window is
+    logged as a deviation."""
     with transaction.atomic():
         change = _lock(pk)
         _require_act(by, change)
@@ -780,6 +788,13 @@ def start(by, pk: int) -> Change:
                     f"The pre-implementation checklist has {open_items} open line(s); "
                     "complete it before starting."
                 )
+        blocking = _blocking_incidents(change)
+        if blocking:
+            raise Refused(
+                ", ".join(f"{i.number} ({i.severity})" for i in blocking)
+                + " is open on its modules: resolve it first, or reschedule with an "
+                "Operations Lead's override."
+            )
         now = timezone.now()
         change.implementer = change.implementer or by
         _grant(change.implementer, change)
@@ -793,6 +808,20 @@ def start(by, pk: int) -> Change:
             )
         changed(change)
     return change
+
+
+def _blocking_incidents(change: Change) -> list:
+    """Open P1/P2 incidents on the change's modules that nobody has accepted for it: an
+    emergency change or one remediating the incident goes ahead, as does one whose schedule
+    override covered that incident."""
+    if change.is_emergency:
+        return []
+    accepted = {c["ref"] for c in change.schedule_conflicts if c.get("kind") == "incident"}
+    return [
+        i
+        for i in open_major_incidents(list(change.affected_modules.all()))
+        if i.pk != change.incident_id and i.number not in accepted
+    ]
 
 
 def add_log_entry(by, pk: int, kind: str, text: str) -> ChangeEvent:

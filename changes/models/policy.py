@@ -137,6 +137,11 @@ class ChangePolicy(models.Model):
     incident_after_hours = models.PositiveIntegerField(
         default=24, help_text="Change page: incidents opened this long after it finished"
     )
+    incident_conflict_hours = models.PositiveIntegerField(
+        default=24,
+        help_text="An open P1/P2 on a module clashes with windows starting within this many "
+        "hours (its end is unknown); starting work re-checks it",
+    )
     verbal_approver_role = models.CharField(
         max_length=80,
         default="Engineering Manager",

@@ -562,3 +562,33 @@ def test_weekly_figures(approved, people):
     assert (figures["succeeded"], figures["rolled_back"]) == (1, 1)
     assert figures["success_rate"] == 50.0
     assert figures["emergency_share"] == 0.0
+
+
+def test_open_p1_clashes_only_with_windows_soon_and_holds_back_the_start(approved, people):
+    from incidents import services as incidents
+
+    change = approved()
+    incident = incidents.declare(
+        people["oncall"], title="Beta down", severity="P1", summary="s", affected_modules=["beta"]
+    )
+    # Beyond the policy's 24 hours the incident's end is unknown: no clash at scheduling time.
+    start, end = window(48, 2)
+    services.schedule(people["operator"], change.pk, start, end)
+    change.checklist.update(done_at=timezone.now())
+    with pytest.raises(Refused, match=incident.number):
+        services.start(people["operator"], change.pk)
+    incidents.move(people["opslead"], incident.pk, "resolved", resolution_summary="fixed")
+    services.start(people["operator"], change.pk)
+
+
+def test_override_of_an_incident_conflict_lets_the_change_start(approved, people):
+    from incidents import services as incidents
+
+    change = approved()
+    incidents.declare(
+        people["oncall"], title="Beta down", severity="P1", summary="s", affected_modules=["beta"]
+    )
+    start, end = window(1)
+    services.schedule(people["opslead"], change.pk, start, end, "This change is the fix.")
+    change.checklist.update(done_at=timezone.now())
+    services.start(people["operator"], change.pk)
