@@ -242,8 +242,11 @@ def _action(view):
 def _result(request, change: Change, text: str, ok: bool, status: int = 200):
     if request.htmx:
         response = render(request, "changes/partials/result_panel.html", {"text": text, "ok": ok})
-        response["HX-Trigger"] = "change-refresh"
-        if not ok:
+        if ok:
+            # Refresh the fragments now (the live push does too, but the socket may be down).
+            # A refusal changed nothing: the forms keep what the user typed.
+            response["HX-Trigger"] = "change-refresh"
+        else:
             response["X-Refused-Status"] = str(status)
         return response
     (messages.success if ok else messages.error)(request, text)
@@ -489,7 +492,8 @@ def cab_vote(request: HttpRequest, number: str) -> HttpResponse:
         text, ok = f"Vote recorded; {change.number} is {change.get_status_display()}.", True
     if request.htmx:
         response = render(request, "changes/partials/result_panel.html", {"text": text, "ok": ok})
-        response["HX-Trigger"] = "change-refresh"
+        if ok:
+            response["HX-Trigger"] = "change-refresh"
         return response
     (messages.success if ok else messages.error)(request, text)
     return redirect("changes:cab")
