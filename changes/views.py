@@ -515,6 +515,7 @@ def weekly(request: HttpRequest) -> HttpResponse:
         "previous": (start - timedelta(days=7)).date(),
         "next": (start + timedelta(days=7)).date(),
         "week": start.date(),
+        "last_day": (start + timedelta(days=6)).date(),
     }
     return render(request, "changes/weekly.html", context)
 
@@ -545,13 +546,13 @@ def weekly_chart(request: HttpRequest) -> JsonResponse:
         {
             "outcomes": {
                 "data": outcome,
-                "layout": {"barmode": "stack", "title": "Outcomes per week"},
+                "layout": {"barmode": "stack", "title": {"text": "Outcomes per week"}},
             },
             "rates": {
                 "data": rates,
-                "layout": {"title": "Rates per week", "yaxis": {"range": [0, 100]}},
+                "layout": {"title": {"text": "Rates per week"}, "yaxis": {"range": [0, 100]}},
             },
-            "risk": {"data": risk, "layout": {"title": "Finished this week by risk"}},
+            "risk": {"data": risk, "layout": {"title": {"text": "Finished this week by risk"}}},
         }
     )
 
