@@ -10,6 +10,11 @@ class ChangesConfig(AppConfig):
 
         live.register_topic("change", _may_watch)
         live.register_topic("changes", lambda user, key: not key and _may_view(user))
+        # `maintenance`: the calendar, the window pages and the banner on every page.
+        live.register_topic(
+            "maintenance",
+            lambda user, key: not key and user.has_perm("changes.view_maintenancewindow"),
+        )
 
 
 def _may_view(user) -> bool:

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from console import audit
 
+from . import maintenance_policy
 from .models import ApprovalLevel, ChangePolicy, ChecklistTemplateItem, RiskCell, StandardTemplate
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "change_policy.json"
@@ -52,5 +53,6 @@ def load() -> str:
     return (
         f"{RiskCell.objects.count()} risk cells, {ApprovalLevel.objects.count()} approval "
         f"levels, {StandardTemplate.objects.count()} standard templates, "
-        f"{ChecklistTemplateItem.objects.count()} checklist lines ({created} created)"
+        f"{ChecklistTemplateItem.objects.count()} checklist lines ({created} created); "
+        f"maintenance: {maintenance_policy.load()}"
     )

@@ -1,7 +1,5 @@
 from django.urls import path, register_converter
 
-from console.pending import pending_page
-
 from . import views
 
 
@@ -62,12 +60,4 @@ urlpatterns = [
     path("<chg:number>/close/", views.close, name="close"),
     path("<chg:number>/caused/", views.mark_caused, name="mark_caused"),
     path("<chg:number>/caused/remove/", views.unmark_caused, name="unmark_caused"),
-    # Issue 9 (maintenance windows and the calendar of windows, changes and freezes).
-    path(
-        "maintenance/",
-        pending_page(
-            "Maintenance", 9, "Maintenance windows with notices, checklists and automatic silences."
-        ),
-        name="maintenance",
-    ),
 ]

@@ -69,3 +69,63 @@ def seed_changes() -> None:
     from changes.demo import seed
 
     seed()
+
+
+def seed_maintenance() -> None:
+    """Recurring maintenance (000 "Standard Maintenance Windows"): a weekly window for Alpha and
+    Beta (Sunday 02:00-06:00, owned by the Operations Lead) and a monthly one for all modules
+    (first Sunday 00:00-08:00, owned by the Engineering Manager, its approver), generating their
+    upcoming windows. Idempotent."""
+    from datetime import time
+
+    from changes import maintenance
+    from changes.models import MaintenanceRecurrence, MaintenanceType
+    from monitoring.models import Module
+
+    owner = User.objects.filter(username="opslead").first()
+    monthly_owner = User.objects.filter(username="engmanager").first() or owner
+    if owner is None or not MaintenanceType.objects.exists():
+        return
+    # Monthly first: on a first Sunday it covers the weekly slot, which generation then skips
+    # (overlap). The weekly plan leaves Gamma free for scheduling a window by hand.
+    plans = [
+        (
+            "monthly",
+            "Monthly infrastructure maintenance",
+            "FREQ=MONTHLY;BYDAY=1SU",
+            time(0),
+            time(8),
+            ["alpha", "beta", "gamma"],
+            "Database index rebuild, certificate rotation",
+            "Planned downtime of up to 2 hours; data is buffered and delivered afterwards",
+            monthly_owner,
+        ),
+        (
+            "weekly",
+            "Weekly patching (Alpha, Beta)",
+            "FREQ=WEEKLY;BYDAY=SU",
+            time(2),
+            time(6),
+            ["alpha", "beta"],
+            "OS patches and minor updates",
+            "Ingestion may slow down for a few minutes; nothing is lost",
+            owner,
+        ),
+    ]
+    for key, title, rule, start, end, modules, activities, impact, plan_owner in plans:
+        recurrence, created = MaintenanceRecurrence.objects.get_or_create(
+            title=title,
+            defaults={
+                "type": MaintenanceType.objects.get(key=key),
+                "rrule": rule,
+                "start_time": start,
+                "end_time": end,
+                "activities": activities,
+                "impact": impact,
+                "owner": plan_owner,
+            },
+        )
+        if created:
+            recurrence.modules.set(Module.objects.filter(name__in=modules))
+            audit.record("demo.maintenance_recurrence", obj=recurrence, after={"title": title})
+        maintenance.generate(recurrence)

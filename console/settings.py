@@ -250,6 +250,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 60},
     },
+    # Maintenance windows (issue 9): start/end at their times (silence on, silence off), the
+    # 004 reminders, and recurrences extended to their horizon.
+    "scan-maintenance-windows": {
+        "task": "changes.tasks.scan_maintenance_windows",
+        "schedule": 10.0,
+        "options": {"expires": 20},
+    },
+    "scan-maintenance-reminders": {
+        "task": "changes.tasks.scan_maintenance_reminders",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
+    "generate-maintenance-windows": {
+        "task": "changes.tasks.generate_maintenance_windows",
+        "schedule": 3600.0,
+    },
 }
 HEARTBEAT_STALE_AFTER = timedelta(seconds=60)
 # A module is UNHEALTHY after this many failed polls in a row (issue 4: configurable).

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("monitoring.api_urls")),
     path("", include("incidents.api_urls")),
     path("", include("changes.api_urls")),
+    path("", include("changes.maintenance_api")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("incidents/", include("incidents.urls")),
     path("changes/", include("changes.urls")),
+    path("", include("changes.maintenance_urls")),
     path("shifts/", include("shifts.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("api/v1/", include((api_v1, "api"))),

@@ -112,3 +112,27 @@ def approved(raise_change, people):
 def window(hours_from_now=2, length=1):
     start = timezone.now() + timedelta(hours=hours_from_now)
     return start, start + timedelta(hours=length)
+
+
+# --- maintenance windows (issue 9) ---------------------------------------------------------
+@pytest.fixture
+def mpolicy(roles):
+    """The maintenance policy (types, reminder steps, checklist items) from the manuals."""
+    from changes import maintenance_policy
+
+    maintenance_policy.load()
+
+
+@pytest.fixture
+def engmanager(roles):
+    user = UserFactory(username="engmanager")
+    user.groups.add(roles["Engineering Manager"].group)
+    return user
+
+
+@pytest.fixture
+def ipolicy(roles):
+    """The incident policy (to declare incidents)."""
+    from incidents import policy
+
+    policy.load()

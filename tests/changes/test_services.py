@@ -321,8 +321,8 @@ def test_p3_incident_is_no_conflict(approved, people):
 def _maintenance_window(people, modules, start, end, status="approved"):
     from changes.models import MaintenanceType, MaintenanceWindow
 
-    kind = MaintenanceType.objects.create(
-        key="weekly", name="Standard Weekly", approving_role="Operations Lead"
+    kind, _ = MaintenanceType.objects.get_or_create(
+        key="weekly", defaults={"name": "Standard Weekly", "approving_role": "Operations Lead"}
     )
     window = MaintenanceWindow.objects.create(
         type=kind, title="Weekly", status=status, start=start, end=end, owner=people["opslead"]

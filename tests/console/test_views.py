@@ -8,7 +8,7 @@ PAGES = [
     "audit",
     "incidents:index",
     "changes:index",
-    "changes:maintenance",
+    "maintenance:calendar",
     "shifts:index",
     "monitoring:index",
     "monitoring:jobs",

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
-from console.demo import seed_changes, seed_modules, seed_users
+from console.demo import seed_changes, seed_maintenance, seed_modules, seed_users
 
 
 class Command(BaseCommand):
@@ -26,5 +26,6 @@ class Command(BaseCommand):
         users = seed_users()
         seed_modules()
         seed_changes()
+        seed_maintenance()
         if verbosity:
             self.stdout.write(f"Demo users ready: {', '.join(u.username for u in users)}")

@@ -1,0 +1,951 @@
+"""Maintenance-window workflows (issue 9). Views, the API, tasks, the admin and the demo call
+these; each owns its transaction, locks what it changes, writes the audit trail and publishes
+`maintenance` after commit.
+
+Rules come from the manuals as data (changes/fixtures/maintenance.json, editable in the
+admin): 000 "Standard Maintenance Windows" (slots and caps), "Pre-Maintenance Notification
+Requirements" (notice periods and approving role), "Maintenance Announcement Template",
+the pre- and post-maintenance checklists and the rollback criteria; 004 "Notification
+Process" (T-7d, T-3d, T-1d, T-1h reminders).
+
+Times: slots and recurrences are wall-clock times in the console's `TIME_ZONE`; generation
+turns them into instants one occurrence at a time, so a window stays "Sunday 02:00-06:00" on
+both sides of a daylight-saving change (see `occurrence`).
+"""
+
+import logging
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from dateutil.rrule import rrulestr
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template import Context, Template
+from django.urls import reverse
+from django.utils import timezone
+
+from console import audit, live, roles
+from monitoring import silences
+from monitoring.models import Module
+
+from . import maintenance_policy
+from .models import (
+    MaintenanceChecklistItem,
+    MaintenanceChecklistTemplate,
+    MaintenanceRecurrence,
+    MaintenanceRefused,
+    MaintenanceReminder,
+    MaintenanceReminderStep,
+    MaintenanceRollback,
+    MaintenanceType,
+    MaintenanceWindow,
+    Phase,
+)
+
+log = logging.getLogger(__name__)
+
+Status = MaintenanceWindow.Status
+ADD = "changes.add_maintenancewindow"
+CHANGE = "changes.change_maintenancewindow"
+VIEW = "changes.view_maintenancewindow"
+TOPIC = "maintenance"
+# A window may be scheduled to start "now": a few minutes of form-filling are not the past.
+PAST_GRACE = timedelta(minutes=5)
+PRE_PHASES = (Phase.PRE_48H, Phase.PRE_24H, Phase.PRE_1H)
+POST_PHASES = (Phase.POST_30M, Phase.POST_4H, Phase.POST_24H)
+
+
+def actor_name(user) -> str:
+    return user.get_username() if user is not None else audit.SYSTEM
+
+
+# --- local time ---------------------------------------------------------------------------
+def local_tz():
+    return timezone.get_default_timezone()
+
+
+def to_instant(naive: datetime, latest: bool):
+    """A local wall-clock time as an instant. A time that does not exist (the clocks jumped
+    over it) or exists twice (the clocks went back) has two candidates; `latest` picks the
+    later one (for a start: the clock has reached the slot on both readings), otherwise the
+    earlier one (for an end), so a window never leaves its wall-clock slot."""
+    tz = local_tz()
+    first = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return max(first, second) if latest else min(first, second)
+
+
+def occurrence(day: date, start: time, end: time, cap_minutes: int | None):
+    """The window of one day's slot: wall-clock start and end (the end on the next day when it
+    is not after the start), clipped to the cap in elapsed time. On the spring change the
+    slot Sunday 02:00-06:00 (Europe/Berlin) runs 03:00-06:00 CEST, three hours; on the
+    autumn change a Monthly 00:00-08:00 (America/New_York) would last nine hours and is
+    clipped to its eight."""
+    begins = to_instant(datetime.combine(day, start), latest=True)
+    end_day = day if end > start else day + timedelta(days=1)
+    ends = to_instant(datetime.combine(end_day, end), latest=False)
+    if cap_minutes:
+        ends = min(ends, begins + timedelta(minutes=cap_minutes))
+    return begins, ends
+
+
+def occurrences(rule: str, start: time, end: time, cap_minutes, after, before):
+    """(start, end) of every occurrence of an RFC 5545 rule (dates in local time) whose start
+    lies in [after, before)."""
+    tz = local_tz()
+    first_day = timezone.localtime(after, tz).date() - timedelta(days=1)
+    last_day = timezone.localtime(before, tz).date() + timedelta(days=1)
+    dtstart = datetime.combine(first_day, time(0, 0))
+    found = []
+    for naive in rrulestr(rule, dtstart=dtstart).between(
+        dtstart, datetime.combine(last_day, time(23, 59)), inc=True
+    ):
+        begins, ends = occurrence(naive.date(), start, end, cap_minutes)
+        if after <= begins < before:
+            found.append((begins, ends))
+    return found
+
+
+def next_slots(type_: MaintenanceType, now=None, count: int = 6):
+    """The next designated slots of a type (e.g. the coming Sundays 02:00-06:00) that are
+    outside its notice period, for the scheduling form."""
+    if not type_.rrule or type_.slot_start is None or type_.slot_end is None:
+        return []
+    now = now or timezone.now()
+    earliest = now + timedelta(minutes=type_.notice_minutes)
+    horizon = earliest + timedelta(days=45 * count)
+    slots = occurrences(
+        type_.rrule, type_.slot_start, type_.slot_end, type_.max_minutes, earliest, horizon
+    )
+    return slots[:count]
+
+
+# --- checks -------------------------------------------------------------------------------
+def _duration_text(minutes: int) -> str:
+    """As the manual says it: "1 week", "2 weeks", "48 h", "4 h"."""
+    if minutes and minutes % 10080 == 0:
+        weeks = minutes // 10080
+        return f"{weeks} week{'s' if weeks > 1 else ''}"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+def check(
+    type_: MaintenanceType,
+    start,
+    end,
+    modules,
+    emergency_reason: str = "",
+    now=None,
+    exclude_pk=None,
+) -> None:
+    """Refuses a window that breaks a rule, with the reason (in this order): ends before it
+    starts, in the past, no module, longer than its type allows, inside its notice period
+    without the emergency path, overlapping another window on one of its modules."""
+    now = now or timezone.now()
+    if start is None or end is None:
+        raise MaintenanceRefused("Give a start and an end.", "start")
+    if end <= start:
+        raise MaintenanceRefused("The window must end after it starts.", "end")
+    if start < now - PAST_GRACE:
+        raise MaintenanceRefused("The window cannot start in the past.", "start")
+    if not modules:
+        raise MaintenanceRefused("Choose at least one module (the window's scope).", "modules")
+    minutes = (end - start).total_seconds() / 60
+    if type_.max_minutes and minutes > type_.max_minutes:
+        raise MaintenanceRefused(
+            f"A {type_.name} window lasts {_duration_text(type_.max_minutes)} at most "
+            f"(000 'Standard Maintenance Windows'); this one lasts {minutes / 60:.1f} h.",
+            "end",
+        )
+    notice = timedelta(minutes=type_.notice_minutes)
+    if type_.emergency_path:
+        if not emergency_reason.strip():
+            raise MaintenanceRefused(
+                "The emergency path needs a reason (what critical issue it addresses).",
+                "emergency_reason",
+            )
+    elif start - now < notice:
+        raise MaintenanceRefused(
+            f"A {type_.name} window needs {_duration_text(type_.internal_notice_minutes)} "
+            f"internal and {_duration_text(type_.external_notice_minutes)} external notice "
+            "(000 'Pre-Maintenance Notification Requirements'); this one starts sooner. "
+            "Schedule it later or use the emergency path (type Emergency, with a reason).",
+            "start",
+        )
+    clash = (
+        MaintenanceWindow.objects.filter(
+            status__in=MaintenanceWindow.ACTIVE_STATUSES,
+            modules__in=list(modules),
+            start__lt=end,
+            end__gt=start,
+        )
+        .exclude(pk=exclude_pk)
+        .order_by("start")
+        .first()
+    )
+    if clash is not None:
+        local = timezone.localtime(clash.start)
+        raise MaintenanceRefused(
+            f"It overlaps {clash.number} “{clash.title}” ({local:%a %d %b %H:%M}) on the same "
+            "modules.",
+            "start",
+        )
+
+
+def can_approve(user, window: MaintenanceWindow) -> bool:
+    return bool(user and user.is_authenticated) and roles.at_least(user, window.approving_role)
+
+
+def can_change(user, window: MaintenanceWindow | None = None) -> bool:
+    return bool(user and user.is_authenticated) and user.has_perm(CHANGE)
+
+
+def visible_windows(user):
+    """The windows a user may see (the role's view permission covers them all)."""
+    if not user.is_authenticated or not user.has_perm(VIEW):
+        return MaintenanceWindow.objects.none()
+    return MaintenanceWindow.objects.all()
+
+
+# --- scheduling -----------------------------------------------------------------------------
+def describe(window: MaintenanceWindow) -> dict:
+    return {
+        "type": window.type.key,
+        "title": window.title,
+        "status": window.status,
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+        "modules": sorted(m.name for m in window.modules.all()),
+        "owner": window.owner.get_username(),
+    }
+
+
+def changed(window: MaintenanceWindow) -> None:
+    live.publish(TOPIC, "maintenance.changed", window=window.pk)
+    live.publish("overview", "maintenance.changed", window=window.pk)
+
+
+def render_announcement(window: MaintenanceWindow) -> tuple[str, str]:
+    """000 "Maintenance Announcement Template" filled in for this window."""
+    template = maintenance_policy.announcement_template()
+    start = timezone.localtime(window.start)
+    end = timezone.localtime(window.end)
+    contact = window.contact or (window.owner.email or window.owner.get_username())
+    context = Context(
+        {
+            "window": window,
+            "type": window.type.name,
+            "date": f"{start:%A %d %B %Y}",
+            "start_time": f"{start:%H:%M}",
+            "end_time": f"{end:%H:%M}"
+            + ("" if end.date() == start.date() else f" ({end:%a %d %b})"),
+            "timezone": start.tzname(),
+            "contact": contact,
+            "modules": ", ".join(m.name.title() for m in window.modules.all()),
+        },
+        autoescape=False,
+    )
+    subject = " ".join(Template(template["subject"]).render(context).split())[:300]
+    return subject, Template(template["body"]).render(context).strip()
+
+
+def _build_checklist(window: MaintenanceWindow) -> None:
+    items = []
+    for template in MaintenanceChecklistTemplate.objects.all():
+        items.append(
+            MaintenanceChecklistItem(
+                window=window,
+                phase=template.phase,
+                position=template.position,
+                text=template.text,
+                evidence=template.evidence,
+                due_at=item_due(template.phase, template.offset_minutes, window),
+            )
+        )
+    MaintenanceChecklistItem.objects.bulk_create(items)
+
+
+def item_due(phase: str, offset_minutes, window: MaintenanceWindow, ended_at=None):
+    """Pre-maintenance items fall due before the start (48 h, 24 h, 1 h); post-maintenance
+    ones after the end (30 min, 4 h, 24 h: the actual end once the window has ended)."""
+    if offset_minutes is None:
+        return None
+    if phase in PRE_PHASES:
+        return window.start - timedelta(minutes=offset_minutes)
+    return (ended_at or window.end) + timedelta(minutes=offset_minutes)
+
+
+def _queue_reminders(window: MaintenanceWindow, now) -> None:
+    """One row per step of 004's timeline. A step already past when the window is approved
+    is recorded as skipped (with why), not sent late."""
+    rows = []
+    for step in MaintenanceReminderStep.objects.all():
+        due = window.start - timedelta(minutes=step.minutes_before)
+        late = due <= now
+        rows.append(
+            MaintenanceReminder(
+                window=window,
+                key=step.key,
+                label=step.label,
+                audience=step.audience,
+                due_at=due,
+                state=MaintenanceReminder.State.SKIPPED
+                if late
+                else MaintenanceReminder.State.PENDING,
+                note="Already past when the window was approved." if late else "",
+            )
+        )
+    MaintenanceReminder.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _approve(window: MaintenanceWindow, by, now) -> None:
+    window.status = Status.APPROVED
+    window.approved_by = actor_name(by)
+    window.approved_at = now
+    window.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
+    _queue_reminders(window, now)
+
+
+def schedule_window(
+    by,
+    *,
+    type: MaintenanceType | str,  # noqa: A002 (the API's field name)
+    title: str,
+    start,
+    end,
+    modules,
+    activities: str = "",
+    impact: str = "",
+    availability_target: str = "",
+    owner=None,
+    contact: str = "",
+    emergency_reason: str = "",
+    recurrence: MaintenanceRecurrence | None = None,
+) -> MaintenanceWindow:
+    """Schedule a window. Someone holding the type's approving role (or above) approves it
+    by scheduling it; otherwise it awaits approval. `by` None is the console itself (a
+    recurrence), acting for `owner`."""
+    acting = by if by is not None else owner
+    if by is not None and not by.has_perm(ADD):
+        raise PermissionDenied("You may not schedule maintenance windows.")
+    if isinstance(type, str):
+        type = MaintenanceType.objects.filter(key=type).first()  # noqa: A001
+        if type is None:
+            raise MaintenanceRefused("Unknown window type.", "type")
+    if not title.strip():
+        raise MaintenanceRefused("Give the window a title.", "title")
+    owner = owner or by
+    now = timezone.now()
+    module_ids = sorted({m.pk if isinstance(m, Module) else int(m) for m in modules})
+    with transaction.atomic():
+        # Lock the modules: two windows scheduled at once on the same module queue here, and
+        # the second sees the first in its overlap check.
+        locked = list(Module.objects.select_for_update().filter(pk__in=module_ids).order_by("pk"))
+        check(type, start, end, locked, emergency_reason, now)
+        window = MaintenanceWindow.objects.create(
+            type=type,
+            title=title.strip()[:200],
+            start=start,
+            end=end,
+            activities=activities,
+            impact=impact,
+            availability_target=availability_target or type.availability_target,
+            owner=owner,
+            contact=contact,
+            emergency_reason=emergency_reason.strip(),
+            recurrence=recurrence,
+            requested_by=actor_name(acting),
+            requested_at=now,
+            approving_role=type.approving_role,
+        )
+        window.modules.set(locked)
+        window.announcement_subject, window.announcement = render_announcement(window)
+        window.save(update_fields=["announcement_subject", "announcement"])
+        _build_checklist(window)
+        audit.record("maintenance.schedule", actor=by, obj=window, after=describe(window))
+        if acting is not None and roles.at_least(acting, type.approving_role):
+            _approve(window, acting, now)
+            audit.record(
+                "maintenance.approve", actor=by, obj=window, after={"status": window.status}
+            )
+        changed(window)
+    return window
+
+
+def _locked(window_pk: int) -> MaintenanceWindow:
+    return (
+        MaintenanceWindow.objects.select_for_update(of=("self",))
+        .select_related("type")
+        .get(pk=window_pk)
+    )
+
+
+def approve_window(by, window_pk: int) -> MaintenanceWindow:
+    with transaction.atomic():
+        window = _locked(window_pk)
+        if not can_approve(by, window):
+            raise PermissionDenied(
+                f"A {window.type.name} window is approved by the {window.approving_role} "
+                "or above (000 'Pre-Maintenance Notification Requirements')."
+            )
+        if window.status == Status.APPROVED:
+            return window
+        if window.status != Status.REQUESTED:
+            raise MaintenanceRefused(
+                f"{window.number} is {window.get_status_display().lower()}.", code=409
+            )
+        now = timezone.now()
+        if window.start <= now:
+            raise MaintenanceRefused("Its start has passed; schedule a new window.", code=409)
+        _approve(window, by, now)
+        audit.record(
+            "maintenance.approve",
+            actor=by,
+            obj=window,
+            before={"status": Status.REQUESTED},
+            after={"status": window.status},
+        )
+        changed(window)
+    return window
+
+
+def cancel_window(by, window_pk: int, reason: str) -> MaintenanceWindow:
+    if not reason.strip():
+        raise MaintenanceRefused("Say why the window is cancelled.", "reason")
+    with transaction.atomic():
+        window = _locked(window_pk)
+        if not (can_change(by) and (by == window.owner or can_approve(by, window))):
+            raise PermissionDenied("Only the owner or an approver cancels a window.")
+        if window.status == Status.CANCELLED:
+            return window
+        if window.status not in (Status.REQUESTED, Status.APPROVED):
+            raise MaintenanceRefused(
+                f"{window.number} is {window.get_status_display().lower()}: end it instead.",
+                code=409,
+            )
+        _cancel(window, by, reason.strip())
+    return window
+
+
+def _cancel(window: MaintenanceWindow, by, reason: str) -> None:
+    before = window.status
+    window.status = Status.CANCELLED
+    window.cancelled_at = timezone.now()
+    window.cancelled_by = actor_name(by)
+    window.cancel_reason = reason
+    window.save(
+        update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"]
+    )
+    window.reminders.filter(state=MaintenanceReminder.State.PENDING).update(
+        state=MaintenanceReminder.State.SKIPPED, note="The window was cancelled."
+    )
+    audit.record(
+        "maintenance.cancel",
+        actor=by,
+        obj=window,
+        before={"status": before},
+        after={"status": window.status, "reason": reason},
+    )
+    changed(window)
+
+
+# --- running ----------------------------------------------------------------------------------
+def silence_matchers(window: MaintenanceWindow) -> list[dict]:
+    names = sorted(m.name for m in window.modules.all())
+    return [
+        {
+            "name": "module",
+            "value": "|".join(re.escape(n) for n in names),
+            "isRegex": True,
+            "isEqual": True,
+        }
+    ]
+
+
+def start_window(window_pk: int, now=None) -> MaintenanceWindow | None:
+    """Start an approved window whose start has come: silence its modules' alerts until its
+    end. Fires once: the row is locked and its status checked, so a second worker, a
+    redelivered task or a later scan finds it already running. Returns None when there was
+    nothing to do.
+
+    Job suspension for the window's modules is added here once scheduled jobs exist."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        window = (
+            MaintenanceWindow.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("type")
+            .filter(pk=window_pk, status=Status.APPROVED, start__lte=now)
+            .first()
+        )
+        if window is None:
+            return None
+        window.status = Status.IN_PROGRESS
+        window.started_at = now
+        fields = ["status", "started_at", "updated_at"]
+        if window.end <= now:
+            # The console was down for the whole window: record it, silence nothing.
+            window.status = Status.COMPLETED
+            window.ended_at = now
+            fields.append("ended_at")
+        else:
+            modules = ", ".join(sorted(m.name for m in window.modules.all()))
+            window.silence = silences.create_silence(
+                None,
+                silence_matchers(window),
+                now,
+                window.end,
+                f"Maintenance window {window.number}: {window.title} ({modules})",
+                created_by_name=f"maintenance {window.pk}",
+            )
+            fields.append("silence")
+        window.save(update_fields=fields)
+        audit.record(
+            "maintenance.start",
+            obj=window,
+            before={"status": Status.APPROVED},
+            after={"status": window.status, "silence": window.silence_id},
+        )
+        changed(window)
+    return window
+
+
+def end_window(window_pk: int, by=None, now=None) -> MaintenanceWindow | None:
+    """End a running window (at its end, or earlier by hand): expire its silence so alerts
+    flow again, and re-anchor the post-maintenance checklist on the actual end. Fires once.
+
+    Job resumption for the window's modules is added here once scheduled jobs exist."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        window = (
+            MaintenanceWindow.objects.select_for_update(of=("self",))
+            .select_related("type", "silence")
+            .filter(pk=window_pk)
+            .first()
+        )
+        if window is None or window.status != Status.IN_PROGRESS:
+            return None
+        if by is not None and not can_change(by, window):
+            raise PermissionDenied("You may not end maintenance windows.")
+        if window.silence is not None and window.silence.state(now) != "expired":
+            silences.expire_silence(by, window.silence)
+        window.status = Status.COMPLETED
+        window.ended_at = now
+        window.save(update_fields=["status", "ended_at", "updated_at"])
+        for template in MaintenanceChecklistTemplate.objects.filter(phase__in=POST_PHASES):
+            window.checklist.filter(phase=template.phase, position=template.position).update(
+                due_at=item_due(template.phase, template.offset_minutes, window, ended_at=now)
+            )
+        audit.record(
+            "maintenance.end",
+            actor=by,
+            obj=window,
+            before={"status": Status.IN_PROGRESS},
+            after={"status": window.status, "early": now < window.end},
+        )
+        changed(window)
+    return window
+
+
+def scan_windows(now=None) -> dict:
+    """The due-time scan (beat): start approved windows whose start has come, end running
+    ones whose end has come, cancel requested ones that were never approved in time."""
+    now = now or timezone.now()
+    counts = {"started": 0, "ended": 0, "cancelled": 0}
+    due = MaintenanceWindow.objects.filter(status=Status.APPROVED, start__lte=now)
+    for pk in due.values_list("pk", flat=True):
+        try:
+            counts["started"] += start_window(pk, now) is not None
+        except Exception:  # one bad window must not stop the others
+            log.exception("maintenance window %s could not be started", pk)
+    ending = MaintenanceWindow.objects.filter(status=Status.IN_PROGRESS, end__lte=now)
+    for pk in ending.values_list("pk", flat=True):
+        try:
+            counts["ended"] += end_window(pk, now=now) is not None
+        except Exception:
+            log.exception("maintenance window %s could not be ended", pk)
+    stale = MaintenanceWindow.objects.filter(status=Status.REQUESTED, start__lte=now)
+    for pk in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            window = (
+                MaintenanceWindow.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=pk, status=Status.REQUESTED)
+                .first()
+            )
+            if window is not None:
+                _cancel(window, None, "Not approved before its start.")
+                counts["cancelled"] += 1
+    return counts
+
+
+def active_windows(now=None):
+    """Windows running now (the banner, the war room, `?active=true`)."""
+    return (
+        MaintenanceWindow.objects.filter(status=Status.IN_PROGRESS)
+        .select_related("type")
+        .prefetch_related("modules")
+        .order_by("end")
+    )
+
+
+def windows_for_modules(module_ids) -> list[MaintenanceWindow]:
+    return list(active_windows().filter(modules__in=list(module_ids)).distinct())
+
+
+# --- announcement and reminders -------------------------------------------------------------
+def edit_announcement(by, window_pk: int, subject: str, body: str) -> MaintenanceWindow:
+    if not subject.strip() or not body.strip():
+        raise MaintenanceRefused("The announcement needs a subject and a text.", "announcement")
+    with transaction.atomic():
+        window = _locked(window_pk)
+        if not can_change(by, window):
+            raise PermissionDenied("You may not edit maintenance announcements.")
+        if window.announcement_sent_at is not None:
+            raise MaintenanceRefused(
+                "The announcement has been sent; it can no longer change.", code=409
+            )
+        before = {"subject": window.announcement_subject, "body": window.announcement}
+        window.announcement_subject = subject.strip()[:300]
+        window.announcement = body.strip()
+        window.save(update_fields=["announcement_subject", "announcement", "updated_at"])
+        audit.record(
+            "maintenance.announcement.edit",
+            actor=by,
+            obj=window,
+            before=before,
+            after={"subject": window.announcement_subject, "body": window.announcement},
+        )
+        changed(window)
+    return window
+
+
+def recipients(window: MaintenanceWindow) -> list[str]:
+    """Email addresses: every enabled email channel's targets, and the window's owner.
+
+    The incidents app's Notification rows belong to an incident, so maintenance mail goes
+    straight through Django's mail to the channels' targets and is recorded on the reminder
+    row (until notifications exist without an incident)."""
+    from incidents.models import NotificationChannel
+
+    found: list[str] = []
+    channels = NotificationChannel.objects.filter(
+        enabled=True, kind=NotificationChannel.Kind.EMAIL
+    ).order_by("pk")
+    for channel in channels:
+        found += [t.strip() for t in channel.target.split(",") if t.strip()]
+    if window.owner.email:
+        found.append(window.owner.email)
+    return list(dict.fromkeys(found))
+
+
+def _send(window: MaintenanceWindow, subject: str, body: str) -> list[str]:
+    to = recipients(window)
+    if to:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
+    return to
+
+
+def send_announcement(by, window_pk: int) -> MaintenanceWindow:
+    with transaction.atomic():
+        window = _locked(window_pk)
+        if by is not None and not can_change(by, window):
+            raise PermissionDenied("You may not send maintenance announcements.")
+        if window.status not in (Status.APPROVED, Status.IN_PROGRESS):
+            raise MaintenanceRefused("Only an approved window is announced.", code=409)
+        if window.announcement_sent_at is not None:
+            raise MaintenanceRefused("The announcement has already been sent.", code=409)
+        to = _send(window, window.announcement_subject, window.announcement)
+        window.announcement_sent_at = timezone.now()
+        window.save(update_fields=["announcement_sent_at", "updated_at"])
+        audit.record("maintenance.announcement.send", actor=by, obj=window, after={"to": to})
+        changed(window)
+    return window
+
+
+def reminder_text(reminder: MaintenanceReminder) -> tuple[str, str]:
+    window = reminder.window
+    subject = f"[{reminder.key}] {window.announcement_subject}"[:300]
+    body = (
+        f"{reminder.label} ({reminder.key}, 004 'Notification Process').\n\n{window.announcement}"
+    )
+    return subject, body
+
+
+def send_reminder(reminder_pk: int, now=None) -> MaintenanceReminder | None:
+    """Send one due reminder, once: the row alone is locked (`of=self`: locking the joined
+    window too would make a second worker skip every reminder of a window the first is
+    updating) and its state checked; the send and the row's new state commit together, so a worker
+    that dies mid-send leaves it pending for the next scan (at least once, never lost)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reminder = (
+            MaintenanceReminder.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("window", "window__owner")
+            .filter(pk=reminder_pk, state=MaintenanceReminder.State.PENDING, due_at__lte=now)
+            .first()
+        )
+        if reminder is None:
+            return None
+        window = reminder.window
+        if window.status not in (Status.APPROVED, Status.IN_PROGRESS):
+            reminder.state = MaintenanceReminder.State.SKIPPED
+            reminder.note = f"The window is {window.get_status_display().lower()}."
+            reminder.save(update_fields=["state", "note"])
+            return reminder
+        subject, body = reminder_text(reminder)
+        try:
+            to = _send(window, subject, body)
+        except Exception as exc:  # the mail server's failure is recorded, not raised
+            reminder.state = MaintenanceReminder.State.FAILED
+            reminder.note = f"{type(exc).__name__}: {exc}"[:500]
+            reminder.save(update_fields=["state", "note"])
+            log.warning("maintenance reminder %s failed: %s", reminder.pk, exc)
+            return reminder
+        reminder.state = MaintenanceReminder.State.SENT
+        reminder.sent_at = now
+        reminder.subject = subject
+        reminder.recipients = ", ".join(to)
+        reminder.note = "" if to else "No enabled email channel and no owner address."
+        reminder.save(update_fields=["state", "sent_at", "subject", "recipients", "note"])
+        if reminder.audience == "users" and window.announcement_sent_at is None:
+            # 004: T-3d is the user notification, i.e. the announcement itself.
+            window.announcement_sent_at = now
+            window.save(update_fields=["announcement_sent_at", "updated_at"])
+        audit.record(
+            "maintenance.reminder.send",
+            obj=window,
+            after={"reminder": reminder.key, "to": to},
+        )
+        changed(window)
+    return reminder
+
+
+def scan_reminders(now=None) -> int:
+    now = now or timezone.now()
+    due = MaintenanceReminder.objects.filter(
+        state=MaintenanceReminder.State.PENDING, due_at__lte=now
+    ).order_by("due_at")
+    sent = 0
+    for pk in due.values_list("pk", flat=True)[:200]:
+        sent += send_reminder(pk, now) is not None
+    return sent
+
+
+# --- checklist and rollback --------------------------------------------------------------------
+def tick_item(by, item_pk: int, done: bool = True, note: str = "") -> MaintenanceChecklistItem:
+    with transaction.atomic():
+        item = (
+            MaintenanceChecklistItem.objects.select_for_update(of=("self",))
+            .select_related("window")
+            .get(pk=item_pk)
+        )
+        if not can_change(by, item.window):
+            raise PermissionDenied("You may not work maintenance checklists.")
+        if item.window.status == Status.CANCELLED:
+            raise MaintenanceRefused("The window was cancelled.", code=409)
+        if done == (item.done_at is not None) and not note:
+            return item
+        before = {"done": item.done_at is not None}
+        item.done_at = timezone.now() if done else None
+        item.done_by = by if done else None
+        if note:
+            item.note = note[:500]
+        item.save(update_fields=["done_at", "done_by", "note"])
+        audit.record(
+            "maintenance.checklist",
+            actor=by,
+            obj=item.window,
+            before=before,
+            after={"item": item.text, "done": done, "note": item.note},
+        )
+        changed(item.window)
+    return item
+
+
+def record_rollback(
+    by, window_pk: int, criteria: list[str], reason: str, steps: str, verification: str
+) -> MaintenanceRollback:
+    """000 "Rollback Execution": the decision (which criteria were met), the reason, the steps
+    taken and how the pre-maintenance state was verified."""
+    if not reason.strip() or not steps.strip() or not verification.strip():
+        raise MaintenanceRefused("A rollback needs its reason, steps and verification.", "reason")
+    with transaction.atomic():
+        window = _locked(window_pk)
+        if not can_change(by, window):
+            raise PermissionDenied("You may not record rollbacks.")
+        if window.status not in (Status.IN_PROGRESS, Status.COMPLETED):
+            raise MaintenanceRefused("Only a window that has started is rolled back.", code=409)
+        known = set(window.checklist.filter(phase=Phase.ROLLBACK).values_list("text", flat=True))
+        unknown = [c for c in criteria if c not in known]
+        if unknown:
+            raise MaintenanceRefused(f"Unknown criteria: {', '.join(unknown)}", "criteria")
+        try:
+            with transaction.atomic():
+                rollback = MaintenanceRollback.objects.create(
+                    window=window,
+                    criteria=criteria,
+                    reason=reason.strip(),
+                    steps=steps.strip(),
+                    verification=verification.strip(),
+                    decided_by=by,
+                )
+        except IntegrityError:
+            raise MaintenanceRefused("A rollback is already recorded.", code=409) from None
+        now = timezone.now()
+        window.checklist.filter(phase=Phase.ROLLBACK, text__in=criteria, done_at=None).update(
+            done_at=now, done_by=by
+        )
+        audit.record(
+            "maintenance.rollback",
+            actor=by,
+            obj=window,
+            after={"criteria": criteria, "reason": rollback.reason},
+        )
+        changed(window)
+    return rollback
+
+
+# --- recurrences ----------------------------------------------------------------------------
+def generate(recurrence: MaintenanceRecurrence, now=None) -> list[MaintenanceWindow]:
+    """Windows for the recurrence's occurrences from the end of its type's notice period to
+    its horizon. An occurrence that already has a window, or that a rule refuses (overlap), is
+    skipped; running it again creates nothing new."""
+    now = now or timezone.now()
+    type_ = recurrence.type
+    earliest = now + timedelta(minutes=type_.notice_minutes)
+    horizon = now + timedelta(days=recurrence.horizon_days)
+    made = []
+    modules = list(recurrence.modules.all())
+    for start, end in occurrences(
+        recurrence.rrule,
+        recurrence.start_time,
+        recurrence.end_time,
+        type_.max_minutes,
+        earliest,
+        horizon,
+    ):
+        if MaintenanceWindow.objects.filter(recurrence=recurrence, start=start).exists():
+            continue
+        try:
+            made.append(
+                schedule_window(
+                    None,
+                    type=type_,
+                    title=recurrence.title,
+                    start=start,
+                    end=end,
+                    modules=modules,
+                    activities=recurrence.activities,
+                    impact=recurrence.impact,
+                    owner=recurrence.owner,
+                    recurrence=recurrence,
+                )
+            )
+        except (MaintenanceRefused, IntegrityError) as exc:
+            log.info("recurrence %s: %s skipped: %s", recurrence.pk, start, exc)
+    return made
+
+
+def generate_all(now=None) -> int:
+    return sum(len(generate(r, now)) for r in MaintenanceRecurrence.objects.filter(enabled=True))
+
+
+# --- evidence, calendar, status -----------------------------------------------------------------
+def evidence(window: MaintenanceWindow) -> dict[str, list[dict]]:
+    """What the console knows now, per evidence kind, for the window's modules: module
+    statuses, whether metrics arrive, error-rate, throughput and resource thresholds."""
+    from monitoring import services as monitoring
+    from monitoring.models import MetricStatus
+
+    now = timezone.now()
+    modules = list(window.modules.all())
+    out: dict[str, list[dict]] = {
+        "healthy": [
+            {"label": m.name, "value": m.status, "ok": m.status == "HEALTHY"} for m in modules
+        ],
+        "metrics": [
+            {
+                "label": m.name,
+                "value": (
+                    f"last poll {timezone.localtime(m.last_success_at):%H:%M:%S}"
+                    if m.last_success_at
+                    else "never polled"
+                ),
+                "ok": m.last_success_at is not None and not monitoring.is_stale(m, now),
+            }
+            for m in modules
+        ],
+        "errors": [],
+        "throughput": [],
+        "resources": [],
+    }
+    kinds = maintenance_policy.evidence_thresholds()
+    kind_of = {key: kind for kind, keys in kinds.items() for key in keys}
+    statuses = (
+        MetricStatus.objects.filter(threshold__key__in=list(kind_of))
+        .filter(Q(module__in=modules) | Q(module__isnull=True))
+        .select_related("threshold", "module")
+        .order_by("threshold__key")
+    )
+    for status in statuses:
+        value = "—" if status.value is None else f"{status.value:.3g}"
+        where = status.module.name if status.module else "pipeline"
+        out[kind_of[status.threshold.key]].append(
+            {
+                "label": f"{where} {status.threshold.name}",
+                "value": f"{value} ({status.level})",
+                "ok": status.level == "OK",
+            }
+        )
+    return out
+
+
+def window_url(window: MaintenanceWindow) -> str:
+    return reverse("maintenance:detail", args=[window.pk])
+
+
+def calendar_events(start, end) -> list[dict]:
+    """Windows overlapping [start, end) as calendar events, the shape every calendar source
+    shares: {"kind", "title", "start", "end", "url", "modules"}."""
+    windows = (
+        MaintenanceWindow.objects.filter(start__lt=end, end__gt=start)
+        .exclude(status=Status.CANCELLED)
+        .select_related("type")
+        .prefetch_related("modules")
+        .order_by("start")
+    )
+    return [
+        {
+            "kind": "maintenance",
+            "title": f"{w.number} {w.title}",
+            "start": w.start,
+            "end": w.end,
+            "url": window_url(w),
+            "modules": sorted(m.name for m in w.modules.all()),
+            "status": w.status,
+            "type": w.type.name,
+        }
+        for w in windows
+    ]
+
+
+def upcoming(now=None, days: int = 30):
+    now = now or timezone.now()
+    return (
+        MaintenanceWindow.objects.filter(
+            status__in=(Status.APPROVED, Status.IN_PROGRESS),
+            end__gt=now,
+            start__lt=now + timedelta(days=days),
+        )
+        .select_related("type")
+        .prefetch_related("modules")
+        .order_by("start")
+    )
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())

@@ -1,0 +1,125 @@
+"""`/api/v1/maintenance-windows/`: list (`?active=true`, `status`, `type`, `module`) and create
+(`type`, `start`, `end`, `modules`, `title`, `impact`, …) through `changes.maintenance`; a
+refused window answers 400 with the reason in `detail` (and `errors` by field)."""
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from monitoring.api import ModelPermissions
+from monitoring.models import Module
+
+from . import maintenance
+from .models import MaintenanceRefused, MaintenanceType, MaintenanceWindow
+
+
+class MaintenanceWindowSerializer(serializers.ModelSerializer):
+    type = serializers.SlugRelatedField(slug_field="key", queryset=MaintenanceType.objects.all())
+    modules = serializers.SlugRelatedField(
+        slug_field="name", many=True, queryset=Module.objects.all()
+    )
+    number = serializers.CharField(read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    silence = serializers.PrimaryKeyRelatedField(read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MaintenanceWindow
+        fields = [
+            "id",
+            "number",
+            "type",
+            "title",
+            "status",
+            "start",
+            "end",
+            "modules",
+            "activities",
+            "impact",
+            "availability_target",
+            "contact",
+            "emergency_reason",
+            "owner",
+            "requested_by",
+            "approving_role",
+            "approved_by",
+            "approved_at",
+            "started_at",
+            "ended_at",
+            "silence",
+            "url",
+        ]
+        read_only_fields = [
+            "status",
+            "requested_by",
+            "approving_role",
+            "approved_by",
+            "approved_at",
+            "started_at",
+            "ended_at",
+        ]
+
+    def get_url(self, window) -> str:
+        return maintenance.window_url(window)
+
+
+class MaintenanceWindowViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Maintenance windows. Creating one checks the rules of 000 (cap, notice, overlap) and
+    approves it when the caller holds the type's approving role."""
+
+    serializer_class = MaintenanceWindowSerializer
+    permission_classes = [ModelPermissions]
+    queryset = MaintenanceWindow.objects.all()
+
+    def get_queryset(self):
+        windows = (
+            maintenance.visible_windows(self.request.user)
+            .select_related("type", "owner")
+            .prefetch_related("modules")
+            .order_by("start", "pk")
+        )
+        params = self.request.query_params
+        if params.get("active", "").lower() in ("1", "true", "yes"):
+            windows = windows.filter(status=MaintenanceWindow.Status.IN_PROGRESS)
+        if params.get("status"):
+            windows = windows.filter(status=params["status"])
+        if params.get("type"):
+            windows = windows.filter(type__key=params["type"])
+        if params.get("module"):
+            windows = windows.filter(modules__name=params["module"]).distinct()
+        return windows
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        try:
+            window = maintenance.schedule_window(
+                request.user,
+                type=data.pop("type"),
+                title=data.pop("title"),
+                start=data.pop("start"),
+                end=data.pop("end"),
+                modules=data.pop("modules"),
+                **data,
+            )
+        except MaintenanceRefused as exc:
+            errors = {exc.field: [exc.detail]} if exc.field else {}
+            return Response({"detail": exc.detail, "errors": errors}, status=exc.code)
+        except PermissionDenied as exc:
+            return Response({"detail": str(exc)}, status=403)
+        except IntegrityError:
+            return Response({"detail": "The window must end after it starts."}, status=400)
+        return Response(self.get_serializer(window).data, status=201)
+
+
+router = SimpleRouter()
+router.register("maintenance-windows", MaintenanceWindowViewSet, basename="maintenance-window")
+urlpatterns = router.urls
