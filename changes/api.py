@@ -47,6 +47,9 @@ class EventSerializer(serializers.ModelSerializer):
 
 class ApprovalSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username")
+    # Plain strings in the schema: `kind` is a name other apps' enums use too.
+    kind = serializers.CharField(help_text=", ".join(Approval.Kind.values))
+    decision = serializers.CharField(help_text=", ".join(Approval.Decision.values))
 
     class Meta:
         model = Approval
@@ -59,6 +62,11 @@ class ChangeSerializer(serializers.ModelSerializer):
     requester = serializers.CharField(source="requester.username", read_only=True)
     status = serializers.CharField(read_only=True, help_text=", ".join(Status.values))
     risk = serializers.CharField(read_only=True, help_text=", ".join(Risk.values))
+    # Plain strings in the schema (other apps' enums share these field names).
+    type = serializers.CharField(read_only=True, help_text=", ".join(ChangeType.values))
+    impact = serializers.CharField(read_only=True, help_text=", ".join(Level.values))
+    likelihood = serializers.CharField(read_only=True, help_text=", ".join(Level.values))
+    priority = serializers.CharField(read_only=True, help_text=", ".join(Priority.values))
     formal_overdue = serializers.BooleanField(read_only=True)
     review_overdue = serializers.BooleanField(read_only=True)
 
@@ -117,16 +125,17 @@ class ChangeDetailSerializer(ChangeSerializer):
 
 class CreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    type = serializers.ChoiceField(choices=ChangeType.choices, default=ChangeType.NORMAL)
-    impact = serializers.ChoiceField(choices=Level.choices)
-    likelihood = serializers.ChoiceField(choices=Level.choices)
+    # Checked by the service (400 with the reason); plain strings in the schema.
+    type = serializers.CharField(default=ChangeType.NORMAL, help_text=", ".join(ChangeType.values))
+    impact = serializers.CharField(help_text=", ".join(Level.values))
+    likelihood = serializers.CharField(help_text=", ".join(Level.values))
     affected_modules = serializers.ListField(
         child=serializers.CharField(), required=False, default=list
     )
     template = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="Standard change: catalogue name"
     )
-    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.MEDIUM)
+    priority = serializers.CharField(default=Priority.MEDIUM, help_text=", ".join(Priority.values))
     description = serializers.CharField(required=False, allow_blank=True, default="")
     business_justification = serializers.CharField(required=False, allow_blank=True, default="")
     technical_details = serializers.CharField(required=False, allow_blank=True, default="")
@@ -155,7 +164,7 @@ class ScheduleSerializer(serializers.Serializer):
     override_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class NoteSerializer(serializers.Serializer):
+class ChangeNoteSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -296,11 +305,11 @@ class ChangeViewSet(
     def start(self, request, number=None):
         return self._run(None, lambda c, d: services.start(request.user, c.pk))
 
-    @extend_schema(request=NoteSerializer, responses=ChangeDetailSerializer)
+    @extend_schema(request=ChangeNoteSerializer, responses=ChangeDetailSerializer)
     @action(detail=True, methods=["post"])
     def complete(self, request, number=None):
         return self._run(
-            NoteSerializer, lambda c, d: services.complete(request.user, c.pk, d["note"])
+            ChangeNoteSerializer, lambda c, d: services.complete(request.user, c.pk, d["note"])
         )
 
     @extend_schema(request=RollbackSerializer, responses=ChangeDetailSerializer)

@@ -44,6 +44,7 @@ from .models import (
     Freeze,
     IncidentLink,
     Level,
+    Priority,
     Refused,
     Revision,
     Risk,
@@ -201,6 +202,8 @@ def create(
         raise PermissionDenied("Your role may not raise change requests.")
     if type not in ChangeType.values:
         raise Refused("Type must be standard, normal or emergency.", 400)
+    if fields.get("priority", Priority.MEDIUM) not in Priority.values:
+        raise Refused("Priority must be low, medium or high.", 400)
     if not (title or "").strip():
         raise Refused("A change needs a title.", 400)
     unknown = set(fields) - set(FORM_FIELDS)

@@ -50,8 +50,8 @@ def test_create_returns_the_chg_id_and_computed_risk(policy, modules, people):
     ("overrides", "fragment"),
     [
         ({"rollback_plan": ""}, "rollback plan"),
-        ({"impact": "enormous"}, "impact"),
-        ({"type": "sideways"}, "type"),
+        ({"impact": "enormous"}, "Impact and likelihood"),
+        ({"type": "sideways"}, "Type must be"),
         ({"affected_modules": ["delta"]}, "Unknown module"),
         ({"type": "standard"}, "catalogue"),
     ],
