@@ -1,8 +1,20 @@
 from django.contrib import admin
 
-# --- maintenance windows (issue 9) ---------------------------------------------------------------
+from console import audit
+
 from . import maintenance as maintenance_services
 from .models import (
+    Approval,
+    ApprovalLevel,
+    CabMeeting,
+    Change,
+    ChangeEvent,
+    ChangePolicy,
+    ChecklistItem,
+    ChecklistTemplateItem,
+    ConfigVersion,
+    Freeze,
+    IncidentLink,
     MaintenanceChecklistItem,
     MaintenanceChecklistTemplate,
     MaintenanceRecurrence,
@@ -11,7 +23,146 @@ from .models import (
     MaintenanceRollback,
     MaintenanceType,
     MaintenanceWindow,
+    Revision,
+    RiskCell,
+    StandardTemplate,
 )
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Policy data edited here is written to the audit trail like any other change."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit.record(
+            f"{obj._meta.model_name}.{'changed' if change else 'added'}",
+            actor=request.user,
+            obj=obj,
+            after={name: str(form.cleaned_data.get(name)) for name in form.changed_data},
+        )
+
+    def delete_model(self, request, obj):
+        audit.record(f"{obj._meta.model_name}.deleted", actor=request.user, obj=obj)
+        super().delete_model(request, obj)
+
+
+@admin.register(RiskCell)
+class RiskCellAdmin(AuditedAdmin):
+    list_display = ["impact", "likelihood", "risk"]
+
+
+@admin.register(ApprovalLevel)
+class ApprovalLevelAdmin(AuditedAdmin):
+    list_display = ["risk", "label", "approver_role", "cab", "quorum_percent"]
+
+
+@admin.register(StandardTemplate)
+class StandardTemplateAdmin(AuditedAdmin):
+    list_display = ["name", "impact", "likelihood", "active"]
+    list_filter = ["active"]
+
+
+@admin.register(ChecklistTemplateItem)
+class ChecklistTemplateItemAdmin(AuditedAdmin):
+    list_display = ["section", "position", "text", "active"]
+    list_filter = ["section", "active"]
+
+
+@admin.register(ChangePolicy)
+class ChangePolicyAdmin(AuditedAdmin):
+    list_display = ["__str__", "formal_request_hours", "review_hours", "verbal_approver_role"]
+
+
+@admin.register(Freeze)
+class FreezeAdmin(AuditedAdmin):
+    list_display = ["name", "starts_at", "ends_at", "reason"]
+    filter_horizontal = ["modules"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        from console import live
+
+        live.publish("changes", "freeze.changed", pk=form.instance.pk)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class EventInline(ReadOnlyInline):
+    model = ChangeEvent
+    fields = ["at", "kind", "actor_name", "text", "round"]
+
+
+class ApprovalInline(ReadOnlyInline):
+    model = Approval
+    fields = ["round", "kind", "role", "user", "decision", "comment", "at"]
+
+
+class RevisionInline(ReadOnlyInline):
+    model = Revision
+    fields = ["round", "submitted_at", "data"]
+
+
+class ChangeChecklistInline(ReadOnlyInline):
+    model = ChecklistItem
+    fields = ["section", "text", "done_at", "done_by"]
+
+
+@admin.register(Change)
+class ChangeAdmin(admin.ModelAdmin):
+    """Read-only here: every change goes through the services (history, approvals, audit)."""
+
+    list_display = ["number", "title", "type", "risk", "status", "requester", "scheduled_start"]
+    list_filter = ["type", "risk", "status"]
+    search_fields = ["number", "title", "description"]
+    inlines = [ApprovalInline, RevisionInline, ChangeChecklistInline, EventInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CabMeeting)
+class CabMeetingAdmin(admin.ModelAdmin):
+    list_display = ["held_at", "recorded_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConfigVersion)
+class ConfigVersionAdmin(admin.ModelAdmin):
+    list_display = ["module", "version", "first_seen_at", "last_seen_at", "change", "drift"]
+    list_filter = ["module"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(boolean=True)
+    def drift(self, obj):
+        return obj.drift
+
+
+admin.site.register(IncidentLink, list_display=["incident", "change", "marked_by", "marked_at"])
+
+
+# --- maintenance windows (issue 9) ---------------------------------------------------------------
 
 
 @admin.register(MaintenanceType)

@@ -29,7 +29,10 @@ Status = MaintenanceWindow.Status
 def calendar_sources(start, end) -> list[dict]:
     """Every calendar event in [start, end): maintenance windows (and, once merged, change
     requests and freezes from `changes.services.calendar_events`), the same dict shape."""
-    return sorted(maintenance.calendar_events(start, end), key=lambda e: e["start"])
+    from . import services as change_services
+
+    events = maintenance.calendar_events(start, end) + change_services.calendar_events(start, end)
+    return sorted(events, key=lambda e: e["start"])
 
 
 def _require_view(user) -> None:

@@ -1,6 +1,21 @@
-"""Thin Celery tasks of the changes app; the work is in the services."""
+"""Change timers and drift, driven by beat scans over the database (never countdown tasks)."""
 
 from celery import shared_task
+
+from . import drift, services
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def scan_change_timers() -> dict:
+    """Every minute (beat): note overdue emergency formal requests (24 h) and overdue
+    post-implementation reviews (24 h) once each."""
+    return services.scan_due()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def scan_config_versions() -> dict:
+    """Every 30 s (beat): record each module's running config version; raise drift alerts."""
+    return drift.record_config_versions()
 
 
 # --- maintenance windows (issue 9) -----------------------------------------------------------

@@ -62,6 +62,15 @@ def seed_modules() -> None:
         register_module(name, name, f"http://{host}:{port}", labels={"demo": "simulator"})
 
 
+def seed_changes() -> None:
+    """Change management demo data (issue 8): freezes that leave every Sunday 02:00-06:00
+    weekly window free (000 "Weekly Maintenance Window"), and a few changes in various states.
+    Only when there are no changes yet (re-running make run keeps what was done by hand)."""
+    from changes.demo import seed
+
+    seed()
+
+
 def seed_maintenance() -> None:
     """Recurring maintenance (000 "Standard Maintenance Windows"): a weekly window for Alpha and
     Beta (Sunday 02:00-06:00, owned by the Operations Lead) and a monthly one for all modules

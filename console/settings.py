@@ -262,6 +262,13 @@ CELERY_BEAT_SCHEDULE = {
     # Batch jobs (issue 10): due slots claimed every second (schedule → trigger p95 ≤ 2 s).
     "scan-jobs": {"task": "monitoring.tasks.scan_jobs", "schedule": 1.0, "options": {"expires": 5}},
     "prune-samples": {"task": "monitoring.tasks.prune_samples", "schedule": 3600.0},
+    # Change management (issue 8): emergency formal-request and review deadlines; config drift.
+    "scan-change-timers": {"task": "changes.tasks.scan_change_timers", "schedule": 60.0},
+    "scan-config-versions": {
+        "task": "changes.tasks.scan_config_versions",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
     # Maintenance windows (issue 9): start/end at their times (silence on, silence off), the
     # 004 reminders, and recurrences extended to their horizon.
     "scan-maintenance-windows": {

@@ -13,6 +13,7 @@ api_v1 = [
     path("audit/", api.AuditList.as_view(), name="audit"),
     path("", include("monitoring.api_urls")),
     path("", include("incidents.api_urls")),
+    path("", include("changes.api_urls")),
     path("", include("changes.maintenance_api")),
     path("", include("shifts.api_urls")),
 ]

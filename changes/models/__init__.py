@@ -1,3 +1,25 @@
+"""The changes app's models. Change management (issue 8) lives in change.py, cab.py and
+policy.py; maintenance windows (issue 9) in maintenance.py."""
+
+from .cab import Approval, CabMeeting
+from .change import (
+    ALLOWED_MOVES,
+    BOOKED,
+    FINISHED,
+    PENDING,
+    Change,
+    ChangeDayCounter,
+    ChangeEvent,
+    ChangeType,
+    ChecklistItem,
+    IncidentLink,
+    Priority,
+    Refused,
+    Revision,
+    Status,
+    actor_name,
+)
+from .drift import ConfigVersion
 from .maintenance import (  # noqa: F401
     Evidence,
     MaintenanceChecklistItem,
@@ -11,3 +33,44 @@ from .maintenance import (  # noqa: F401
     MaintenanceWindow,
     Phase,
 )
+from .policy import (
+    RISK_ORDER,
+    ApprovalLevel,
+    ChangePolicy,
+    ChecklistTemplateItem,
+    Freeze,
+    Level,
+    Risk,
+    RiskCell,
+    StandardTemplate,
+)
+
+__all__ = [
+    "ALLOWED_MOVES",
+    "BOOKED",
+    "FINISHED",
+    "PENDING",
+    "RISK_ORDER",
+    "Approval",
+    "ApprovalLevel",
+    "CabMeeting",
+    "Change",
+    "ChangeDayCounter",
+    "ChangeEvent",
+    "ChangePolicy",
+    "ChangeType",
+    "ChecklistItem",
+    "ChecklistTemplateItem",
+    "ConfigVersion",
+    "Freeze",
+    "IncidentLink",
+    "Level",
+    "Priority",
+    "Refused",
+    "Revision",
+    "Risk",
+    "RiskCell",
+    "StandardTemplate",
+    "Status",
+    "actor_name",
+]

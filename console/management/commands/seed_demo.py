@@ -4,6 +4,7 @@ from django.core.management import BaseCommand, CommandError
 from console.demo import (
     seed_backups_and_drills,
     seed_capacity_history,
+    seed_changes,
     seed_maintenance,
     seed_modules,
     seed_shifts,
@@ -32,6 +33,7 @@ class Command(BaseCommand):
             )
         users = seed_users()
         seed_modules()
+        seed_changes()
         seed_maintenance()
         seed_shifts()
         seed_capacity_history()
