@@ -7,9 +7,10 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+
+from console.api import RefusedError
 
 from . import services
 from .models import (
@@ -25,15 +26,6 @@ from .models import (
 )
 
 NUMBER_RE = r"CHG-\d{4}-\d{4}-\d{3,}"
-
-
-class RefusedError(APIException):
-    default_detail = "Refused."
-
-    def __init__(self, refused: Refused):
-        super().__init__(refused.detail)
-        self.status_code = refused.code
-        self.conflicts = refused.conflicts
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -207,12 +199,6 @@ class ChangeViewSet(
         if self.action == "list":
             return ChangeSerializer
         return ChangeDetailSerializer
-
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        if isinstance(exc, RefusedError) and exc.conflicts:
-            response.data["conflicts"] = exc.conflicts
-        return response
 
     def _respond(self, change: Change, code=status.HTTP_200_OK) -> Response:
         change = Change.objects.get(pk=change.pk)

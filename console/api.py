@@ -1,4 +1,5 @@
 from rest_framework import generics, serializers
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -8,9 +9,24 @@ from .filters import AuditFilter
 from .models import AuditEntry
 
 
+class RefusedError(APIException):
+    """A service's refusal (any app's `Refused`: `detail`, `code`, and `conflicts` where it
+    has them) as a JSON error with that status."""
+
+    default_detail = "Refused."
+
+    def __init__(self, refused):
+        super().__init__(refused.detail)
+        self.status_code = refused.code
+        self.conflicts = getattr(refused, "conflicts", None) or []
+
+
 def exception_handler(exc, context):
-    """DRF's handler, plus: every error body has a `detail` string."""
+    """DRF's handler, plus: every error body has a `detail` string, and a refusal that names
+    its conflicts lists them."""
     response = drf_exception_handler(exc, context)
+    if isinstance(exc, RefusedError) and exc.conflicts and response is not None:
+        response.data["conflicts"] = exc.conflicts
     if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
         response.data = {"detail": "Invalid input.", "errors": response.data}
     elif response is not None and isinstance(response.data, list):

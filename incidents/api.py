@@ -6,10 +6,10 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from console.api import RefusedError
 from console.permissions import visible
 
 from . import services
@@ -24,14 +24,6 @@ from .models import (
     Status,
     TimelineEntry,
 )
-
-
-class RefusedError(APIException):
-    default_detail = "Refused."
-
-    def __init__(self, refused: Refused):
-        super().__init__(refused.detail)
-        self.status_code = refused.code
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):

@@ -7,24 +7,16 @@ from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from console.api import RefusedError
 from incidents.models import Incident
 
 from . import services
 from .models import Handoff, LogEntry, Refused, RotaWeek, Shift
-
-
-class RefusedError(APIException):
-    default_detail = "Refused."
-
-    def __init__(self, refused: Refused):
-        super().__init__(refused.detail)
-        self.status_code = refused.code
 
 
 def _run(fn):
