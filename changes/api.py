@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from console.api import RefusedError
+from console.errors import Refused
 
 from . import services
 from .models import (
@@ -20,7 +20,6 @@ from .models import (
     ChangeType,
     Level,
     Priority,
-    Refused,
     Risk,
     Status,
 )
@@ -211,10 +210,7 @@ class ChangeViewSet(
             serializer = serializer_class(data=self.request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-        try:
-            fn(change, data)
-        except Refused as exc:
-            raise RefusedError(exc) from exc
+        fn(change, data)
         return self._respond(change)
 
     @extend_schema(request=CreateSerializer, responses={201: ChangeDetailSerializer})
@@ -223,10 +219,7 @@ class ChangeViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         template = data.pop("template") or None
-        try:
-            change = services.create(request.user, template=template, **data)
-        except Refused as exc:
-            raise RefusedError(exc) from exc
+        change = services.create(request.user, template=template, **data)
         return self._respond(change, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=ChangeDetailSerializer)

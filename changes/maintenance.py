@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console import audit, live, roles
+from console.errors import Refused
 from monitoring import silences
 from monitoring.models import Module
 
@@ -36,7 +37,6 @@ from .models import (
     MaintenanceChecklistItem,
     MaintenanceChecklistTemplate,
     MaintenanceRecurrence,
-    MaintenanceRefused,
     MaintenanceReminder,
     MaintenanceReminderStep,
     MaintenanceRollback,
@@ -148,34 +148,37 @@ def check(
     without the emergency path, overlapping another window on one of its modules."""
     now = now or timezone.now()
     if start is None or end is None:
-        raise MaintenanceRefused("Give a start and an end.", "start")
+        raise Refused("Give a start and an end.", 400, field="start")
     if end <= start:
-        raise MaintenanceRefused("The window must end after it starts.", "end")
+        raise Refused("The window must end after it starts.", 400, field="end")
     if start < now - PAST_GRACE:
-        raise MaintenanceRefused("The window cannot start in the past.", "start")
+        raise Refused("The window cannot start in the past.", 400, field="start")
     if not modules:
-        raise MaintenanceRefused("Choose at least one module (the window's scope).", "modules")
+        raise Refused("Choose at least one module (the window's scope).", 400, field="modules")
     minutes = (end - start).total_seconds() / 60
     if type_.max_minutes and minutes > type_.max_minutes:
-        raise MaintenanceRefused(
+        raise Refused(
             f"A {type_.name} window lasts {_duration_text(type_.max_minutes)} at most "
             f"(000 'Standard Maintenance Windows'); this one lasts {minutes / 60:.1f} h.",
-            "end",
+            400,
+            field="end",
         )
     notice = timedelta(minutes=type_.notice_minutes)
     if type_.emergency_path:
         if not emergency_reason.strip():
-            raise MaintenanceRefused(
+            raise Refused(
                 "The emergency path needs a reason (what critical issue it addresses).",
-                "emergency_reason",
+                400,
+                field="emergency_reason",
             )
     elif start - now < notice:
-        raise MaintenanceRefused(
+        raise Refused(
             f"A {type_.name} window needs {_duration_text(type_.internal_notice_minutes)} "
             f"internal and {_duration_text(type_.external_notice_minutes)} external notice "
             "(000 'Pre-Maintenance Notification Requirements'); this one starts sooner. "
             "Schedule it later or use the emergency path (type Emergency, with a reason).",
-            "start",
+            400,
+            field="start",
         )
     clash = (
         MaintenanceWindow.objects.filter(
@@ -190,10 +193,11 @@ def check(
     )
     if clash is not None:
         local = timezone.localtime(clash.start)
-        raise MaintenanceRefused(
+        raise Refused(
             f"It overlaps {clash.number} “{clash.title}” ({local:%a %d %b %H:%M}) on the same "
             "modules.",
-            "start",
+            400,
+            field="start",
         )
 
 
@@ -336,9 +340,9 @@ def schedule_window(
     if isinstance(type, str):
         type = MaintenanceType.objects.filter(key=type).first()  # noqa: A001
         if type is None:
-            raise MaintenanceRefused("Unknown window type.", "type")
+            raise Refused("Unknown window type.", 400, field="type")
     if not title.strip():
-        raise MaintenanceRefused("Give the window a title.", "title")
+        raise Refused("Give the window a title.", 400, field="title")
     owner = owner or by
     now = timezone.now()
     module_ids = sorted({m.pk if isinstance(m, Module) else int(m) for m in modules})
@@ -396,12 +400,10 @@ def approve_window(by, window_pk: int) -> MaintenanceWindow:
         if window.status == Status.APPROVED:
             return window
         if window.status != Status.REQUESTED:
-            raise MaintenanceRefused(
-                f"{window.number} is {window.get_status_display().lower()}.", code=409
-            )
+            raise Refused(f"{window.number} is {window.get_status_display().lower()}.", code=409)
         now = timezone.now()
         if window.start <= now:
-            raise MaintenanceRefused("Its start has passed; schedule a new window.", code=409)
+            raise Refused("Its start has passed; schedule a new window.", code=409)
         _approve(window, by, now)
         audit.record(
             "maintenance.approve",
@@ -416,7 +418,7 @@ def approve_window(by, window_pk: int) -> MaintenanceWindow:
 
 def cancel_window(by, window_pk: int, reason: str) -> MaintenanceWindow:
     if not reason.strip():
-        raise MaintenanceRefused("Say why the window is cancelled.", "reason")
+        raise Refused("Say why the window is cancelled.", 400, field="reason")
     with transaction.atomic():
         window = _locked(window_pk)
         if not (can_change(by) and (by == window.owner or can_approve(by, window))):
@@ -424,7 +426,7 @@ def cancel_window(by, window_pk: int, reason: str) -> MaintenanceWindow:
         if window.status == Status.CANCELLED:
             return window
         if window.status not in (Status.REQUESTED, Status.APPROVED):
-            raise MaintenanceRefused(
+            raise Refused(
                 f"{window.number} is {window.get_status_display().lower()}: end it instead.",
                 code=409,
             )
@@ -633,15 +635,13 @@ def windows_for_modules(module_ids) -> list[MaintenanceWindow]:
 # --- announcement and reminders -------------------------------------------------------------
 def edit_announcement(by, window_pk: int, subject: str, body: str) -> MaintenanceWindow:
     if not subject.strip() or not body.strip():
-        raise MaintenanceRefused("The announcement needs a subject and a text.", "announcement")
+        raise Refused("The announcement needs a subject and a text.", 400, field="announcement")
     with transaction.atomic():
         window = _locked(window_pk)
         if not can_change(by, window):
             raise PermissionDenied("You may not edit maintenance announcements.")
         if window.announcement_sent_at is not None:
-            raise MaintenanceRefused(
-                "The announcement has been sent; it can no longer change.", code=409
-            )
+            raise Refused("The announcement has been sent; it can no longer change.", code=409)
         before = {"subject": window.announcement_subject, "body": window.announcement}
         window.announcement_subject = subject.strip()[:300]
         window.announcement = body.strip()
@@ -689,9 +689,9 @@ def send_announcement(by, window_pk: int) -> MaintenanceWindow:
         if by is not None and not can_change(by, window):
             raise PermissionDenied("You may not send maintenance announcements.")
         if window.status not in (Status.APPROVED, Status.IN_PROGRESS):
-            raise MaintenanceRefused("Only an approved window is announced.", code=409)
+            raise Refused("Only an approved window is announced.", code=409)
         if window.announcement_sent_at is not None:
-            raise MaintenanceRefused("The announcement has already been sent.", code=409)
+            raise Refused("The announcement has already been sent.", code=409)
         to = _send(window, window.announcement_subject, window.announcement)
         window.announcement_sent_at = timezone.now()
         window.save(update_fields=["announcement_sent_at", "updated_at"])
@@ -780,7 +780,7 @@ def tick_item(by, item_pk: int, done: bool = True, note: str = "") -> Maintenanc
         if not can_change(by, item.window):
             raise PermissionDenied("You may not work maintenance checklists.")
         if item.window.status == Status.CANCELLED:
-            raise MaintenanceRefused("The window was cancelled.", code=409)
+            raise Refused("The window was cancelled.", code=409)
         if done == (item.done_at is not None) and not note:
             return item
         before = {"done": item.done_at is not None}
@@ -806,17 +806,17 @@ def record_rollback(
     """000 "Rollback Execution": the decision (which criteria were met), the reason, the steps
     taken and how the pre-maintenance state was verified."""
     if not reason.strip() or not steps.strip() or not verification.strip():
-        raise MaintenanceRefused("A rollback needs its reason, steps and verification.", "reason")
+        raise Refused("A rollback needs its reason, steps and verification.", 400, field="reason")
     with transaction.atomic():
         window = _locked(window_pk)
         if not can_change(by, window):
             raise PermissionDenied("You may not record rollbacks.")
         if window.status not in (Status.IN_PROGRESS, Status.COMPLETED):
-            raise MaintenanceRefused("Only a window that has started is rolled back.", code=409)
+            raise Refused("Only a window that has started is rolled back.", code=409)
         known = set(window.checklist.filter(phase=Phase.ROLLBACK).values_list("text", flat=True))
         unknown = [c for c in criteria if c not in known]
         if unknown:
-            raise MaintenanceRefused(f"Unknown criteria: {', '.join(unknown)}", "criteria")
+            raise Refused(f"Unknown criteria: {', '.join(unknown)}", 400, field="criteria")
         try:
             with transaction.atomic():
                 rollback = MaintenanceRollback.objects.create(
@@ -828,7 +828,7 @@ def record_rollback(
                     decided_by=by,
                 )
         except IntegrityError:
-            raise MaintenanceRefused("A rollback is already recorded.", code=409) from None
+            raise Refused("A rollback is already recorded.", code=409) from None
         now = timezone.now()
         window.checklist.filter(phase=Phase.ROLLBACK, text__in=criteria, done_at=None).update(
             done_at=now, done_by=by
@@ -879,7 +879,7 @@ def generate(recurrence: MaintenanceRecurrence, now=None) -> list[MaintenanceWin
                     recurrence=recurrence,
                 )
             )
-        except (MaintenanceRefused, IntegrityError) as exc:
+        except (Refused, IntegrityError) as exc:
             log.info("recurrence %s: %s skipped: %s", recurrence.pk, start, exc)
     return made
 

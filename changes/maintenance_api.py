@@ -12,7 +12,7 @@ from monitoring.api import ModelPermissions
 from monitoring.models import Module
 
 from . import maintenance
-from .models import MaintenanceRefused, MaintenanceType, MaintenanceWindow
+from .models import MaintenanceType, MaintenanceWindow
 
 
 class MaintenanceWindowSerializer(serializers.ModelSerializer):
@@ -115,9 +115,6 @@ class MaintenanceWindowViewSet(
                 modules=data.pop("modules"),
                 **data,
             )
-        except MaintenanceRefused as exc:
-            errors = {exc.field: [exc.detail]} if exc.field else {}
-            return Response({"detail": exc.detail, "errors": errors}, status=exc.code)
         except PermissionDenied as exc:
             return Response({"detail": str(exc)}, status=403)
         except IntegrityError:

@@ -13,11 +13,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from icalendar import Calendar, Event
 
+from console.errors import Refused
+
 from . import maintenance
 from . import maintenance_forms as forms
 from .models import (
     MaintenanceRecurrence,
-    MaintenanceRefused,
     MaintenanceType,
     MaintenanceWindow,
     Phase,
@@ -141,7 +142,7 @@ def schedule(request: HttpRequest) -> HttpResponse:
                 contact=data["contact"],
                 emergency_reason=data["emergency_reason"],
             )
-        except MaintenanceRefused as exc:
+        except Refused as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
         else:
             messages.success(
@@ -203,7 +204,7 @@ def _act(request, pk: int, action) -> HttpResponse:
     window = _window(request, pk)
     try:
         text = action(window)
-    except MaintenanceRefused as exc:
+    except Refused as exc:
         messages.error(request, exc.detail)
     except PermissionDenied as exc:
         if not str(exc):
@@ -246,7 +247,7 @@ def end(request: HttpRequest, pk: int) -> HttpResponse:
             raise PermissionDenied("You may not end maintenance windows.")
         ended = maintenance.end_window(window.pk, by=request.user)
         if ended is None:
-            raise MaintenanceRefused("The window is not running.", code=409)
+            raise Refused("The window is not running.", code=409)
         return f"{window.number} ended; its silence has expired."
 
     return _act(request, pk, action)
@@ -259,7 +260,7 @@ def announcement(request: HttpRequest, pk: int) -> HttpResponse:
 
     def action(window):
         if not form.is_valid():
-            raise MaintenanceRefused("The announcement needs a subject and a text.")
+            raise Refused("The announcement needs a subject and a text.", 400)
         data = form.cleaned_data
         maintenance.edit_announcement(request.user, window.pk, data["subject"], data["body"])
         return "Announcement saved."
@@ -304,7 +305,7 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
         )
         form = forms.RollbackForm(request.POST, criteria=criteria)
         if not form.is_valid():
-            raise MaintenanceRefused("A rollback needs its reason, steps and verification.")
+            raise Refused("A rollback needs its reason, steps and verification.", 400)
         data = form.cleaned_data
         maintenance.record_rollback(
             request.user,

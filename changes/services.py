@@ -25,6 +25,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from console import audit, live, roles
+from console.errors import Refused
 from monitoring.models import Module
 
 from .models import (
@@ -45,7 +46,6 @@ from .models import (
     IncidentLink,
     Level,
     Priority,
-    Refused,
     Revision,
     Risk,
     RiskCell,

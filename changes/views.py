@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from console import roles
+from console.errors import Refused
 from incidents.models import Incident
 from incidents.services import can_act as can_act_incident
 from incidents.services import can_view as can_view_incident
@@ -33,7 +34,6 @@ from .models import (
     ChangePolicy,
     ChangeType,
     Freeze,
-    Refused,
     Risk,
     Status,
 )

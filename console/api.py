@@ -5,28 +5,35 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import roles
+from .errors import Refused
 from .filters import AuditFilter
 from .models import AuditEntry
 
 
 class RefusedError(APIException):
-    """A service's refusal (any app's `Refused`: `detail`, `code`, and `conflicts` where it
-    has them) as a JSON error with that status."""
+    """A service's refusal (`console.errors.Refused`) as a JSON error with its status."""
 
     default_detail = "Refused."
 
-    def __init__(self, refused):
+    def __init__(self, refused: Refused):
         super().__init__(refused.detail)
         self.status_code = refused.code
-        self.conflicts = getattr(refused, "conflicts", None) or []
+        self.conflicts = refused.conflicts
+        self.field = refused.field
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus: every error body has a `detail` string, and a refusal that names
-    its conflicts lists them."""
+    """DRF's handler, plus: a refusal raised anywhere below a view answers with its status (so
+    views and viewsets need not catch it), every error body has a `detail` string, a refusal
+    that names its conflicts lists them and one that names a field says so in `errors`."""
+    if isinstance(exc, Refused):
+        exc = RefusedError(exc)
     response = drf_exception_handler(exc, context)
-    if isinstance(exc, RefusedError) and exc.conflicts and response is not None:
-        response.data["conflicts"] = exc.conflicts
+    if isinstance(exc, RefusedError) and response is not None:
+        if exc.conflicts:
+            response.data["conflicts"] = exc.conflicts
+        if exc.field:
+            response.data["errors"] = {exc.field: [exc.detail]}
     if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
         response.data = {"detail": "Invalid input.", "errors": response.data}
     elif response is not None and isinstance(response.data, list):

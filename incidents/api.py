@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from console.api import RefusedError
+from console.errors import Refused
 from console.permissions import visible
 
 from . import services
@@ -18,7 +18,6 @@ from .models import (
     DetectionSource,
     Escalation,
     Incident,
-    Refused,
     Responder,
     Severity,
     Status,
@@ -178,20 +177,14 @@ class IncidentViewSet(
             serializer = serializer_class(data=self.request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-        try:
-            fn(incident, data)
-        except Refused as exc:
-            raise RefusedError(exc) from exc
+        fn(incident, data)
         return self._respond(incident)
 
     @extend_schema(request=DeclareSerializer, responses={201: IncidentDetailSerializer})
     def create(self, request, *args, **kwargs):
         serializer = DeclareSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            incident = services.declare(request.user, **serializer.validated_data)
-        except Refused as exc:
-            raise RefusedError(exc) from exc
+        incident = services.declare(request.user, **serializer.validated_data)
         return self._respond(incident, status.HTTP_201_CREATED)
 
     def _move(self, to: str):

@@ -14,16 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from console import audit
-
-
-class Refused(Exception):
-    """An action the rules refuse; `code` is the HTTP status the API answers with (400 for bad
-    input, 409 for a conflict with the incident's current state)."""
-
-    def __init__(self, detail: str, code: int = 409):
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
+from console.errors import Refused
 
 
 def actor_name(user) -> str:

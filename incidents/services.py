@@ -9,6 +9,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from console import audit, live, roles
+from console.errors import Refused
 from monitoring.models import Module
 
 from . import notify, policy
@@ -19,7 +20,6 @@ from .models import (
     Escalation,
     Incident,
     Notification,
-    Refused,
     Responder,
     Review,
     Severity,

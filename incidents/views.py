@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console import live
+from console.errors import Refused
 from console.permissions import visible
 
 from . import forms, notify, services
@@ -27,7 +28,6 @@ from .models import (
     Breach,
     Incident,
     Notification,
-    Refused,
     Review,
     SeverityPolicy,
     Status,

@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from console.errors import Refused
+
 from . import actions, degraded
 from .models import ActionRun, Module
 from .module_admin import call
@@ -174,7 +176,7 @@ def action_run(request: HttpRequest, module: str, key: str) -> HttpResponse:
         )
     except PermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
-    except actions.Refused as exc:
+    except Refused as exc:
         messages.error(request, exc.detail)
         return redirect(back)
     if key == "dlq_export" and answer is not None and record.status == ActionRun.Status.SUCCEEDED:
@@ -200,7 +202,7 @@ def degraded_activate(request: HttpRequest, module: str) -> HttpResponse:
     try:
         degraded.activate(request.user, mod, request.POST.get("reason", ""), _incident(request))
         messages.success(request, f"{mod} is recorded in degraded mode.")
-    except degraded.Refused as exc:
+    except Refused as exc:
         messages.error(request, exc.detail)
     return redirect("monitoring:actions")
 
@@ -211,6 +213,6 @@ def degraded_end(request: HttpRequest, module: str) -> HttpResponse:
     try:
         degraded.end(request.user, mod, request.POST.get("note", ""))
         messages.success(request, f"{mod} is out of degraded mode.")
-    except degraded.Refused as exc:
+    except Refused as exc:
         messages.error(request, exc.detail)
     return redirect("monitoring:actions")

@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from console import audit, live, roles
+from console.errors import Refused
 
 from .models import ActionRole, ActionRun, Module
 from .module_admin import Answer, call
@@ -38,15 +39,6 @@ from .module_admin import Answer, call
 log = logging.getLogger(__name__)
 TOPIC = "actions"
 PERMISSION = "monitoring.add_actionrun"
-
-
-class Refused(Exception):
-    """An action the rules refuse before anything is sent; `code` is the API's status."""
-
-    def __init__(self, detail: str, code: int = 409):
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
 
 
 @dataclass

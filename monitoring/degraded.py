@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from console import audit, live
+from console.errors import Refused
 
 from .models import DegradedMode, Module
 from .promql import Evaluator, PromQLError, single
@@ -29,13 +30,6 @@ BUFFERS = {
 }
 # 001 "Dashboard Configuration": queue depth lines at 60 % (warning) and 80 % (critical).
 WARN, CRITICAL = 0.6, 0.8
-
-
-class Refused(Exception):
-    def __init__(self, detail: str, code: int = 409):
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
 
 
 @dataclass

@@ -9,6 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from console.errors import Refused
+
 from . import jobs
 from .models import Job, JobRun
 
@@ -55,7 +57,7 @@ def _act(request: HttpRequest, fn, success: str, back: str):
         fn()
     except PermissionDenied as exc:
         messages.error(request, str(exc) or "Your role may not do that.")
-    except jobs.Refused as exc:
+    except Refused as exc:
         messages.error(request, exc.detail)
     else:
         messages.success(request, success)
@@ -73,7 +75,7 @@ def job_trigger(request: HttpRequest, name: str) -> HttpResponse:
     def go():
         run = jobs.trigger(request.user, name)
         if run.status == JobRun.Status.FAILED:
-            raise jobs.Refused(f"{name} could not start: {run.error}")
+            raise Refused(f"{name} could not start: {run.error}")
 
     return _act(request, go, f"{name} triggered.", _back(request, name))
 

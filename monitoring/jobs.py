@@ -38,6 +38,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from console import audit, live
+from console.errors import Refused
 
 from . import alert_incidents, module_admin
 from .alerting import fingerprint
@@ -58,15 +59,6 @@ LOG_LINES = 20
 
 FAILED_ALERT, LATE_ALERT, OVERRUN_ALERT = "batch_job_failed", "batch_job_late", "batch_job_overrun"
 ALERT_SEVERITY = {FAILED_ALERT: "medium", LATE_ALERT: "low", OVERRUN_ALERT: "low"}
-
-
-class Refused(Exception):
-    """A job operation the rules refuse; `code` is the HTTP status the API answers with."""
-
-    def __init__(self, detail: str, code: int = 409):
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
 
 
 # --- schedule ----------------------------------------------------------------------------------

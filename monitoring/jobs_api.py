@@ -151,8 +151,6 @@ def job_operation(request, name, operation):
             job = jobs.resume(request.user, name, _reason(request))
     except PermissionDenied as exc:
         return Response({"detail": str(exc)}, status=403)
-    except jobs.Refused as exc:
-        return Response({"detail": exc.detail}, status=exc.code)
     job = Job.objects.select_related("last_run").get(pk=job.pk)
     return Response(JobSerializer(job).data)
 
@@ -209,6 +207,4 @@ def action_list(request):
         )
     except PermissionDenied as exc:
         return Response({"detail": str(exc)}, status=403)
-    except actions.Refused as exc:
-        return Response({"detail": exc.detail}, status=exc.code)
     return Response(ActionRunSerializer(record).data, status=201)

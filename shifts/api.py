@@ -12,18 +12,15 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console.api import RefusedError
 from incidents.models import Incident
 
 from . import services
-from .models import Handoff, LogEntry, Refused, RotaWeek, Shift
+from .models import Handoff, LogEntry, RotaWeek, Shift
 
 
 def _run(fn):
     try:
         return fn()
-    except Refused as exc:
-        raise RefusedError(exc) from exc
     except PermissionDenied as exc:
         raise DRFPermissionDenied(str(exc) or None) from exc
 

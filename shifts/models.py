@@ -8,17 +8,9 @@ from django.db import models
 from django.utils import timezone
 
 from console import audit
+from console.errors import Refused
 
 USER = settings.AUTH_USER_MODEL
-
-
-class Refused(Exception):
-    """An action the rules refuse; `code` is the HTTP status the API answers with."""
-
-    def __init__(self, detail: str, code: int = 409):
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
 
 
 class Slot(models.TextChoices):

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console import audit, live, roles
+from console.errors import Refused
 
 from . import evidence, handoff_state
 from .models import (
@@ -25,7 +26,6 @@ from .models import (
     LogEntry,
     Notice,
     Override,
-    Refused,
     RotaGap,
     RotaWeek,
     Shift,

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from console.errors import Refused
 from console.exports import csv_response
 from incidents.models import Severity
 
@@ -32,7 +33,6 @@ from .models import (
     Handoff,
     LogEntry,
     Notice,
-    Refused,
     RotaGap,
     Shift,
 )

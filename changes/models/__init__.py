@@ -25,7 +25,6 @@ from .maintenance import (  # noqa: F401
     MaintenanceChecklistItem,
     MaintenanceChecklistTemplate,
     MaintenanceRecurrence,
-    MaintenanceRefused,
     MaintenanceReminder,
     MaintenanceReminderStep,
     MaintenanceRollback,

@@ -8,19 +8,9 @@ from django.db import models
 from django.utils import timezone
 
 from console import audit
+from console.errors import Refused
 
 from .policy import Level, Risk
-
-
-class Refused(Exception):
-    """An action the rules refuse; `code` is the HTTP status the API answers with (400 bad
-    input, 409 conflicts with the change's current state)."""
-
-    def __init__(self, detail: str, code: int = 409, conflicts: list | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
-        self.conflicts = conflicts or []
 
 
 def actor_name(user) -> str:

@@ -19,17 +19,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 
-class MaintenanceRefused(Exception):
-    """Refused with a reason for the user; `field` names the input at fault (or ""), `code` is
-    the HTTP status the API answers with (400 bad input, 409 conflicts with the state)."""
-
-    def __init__(self, detail: str, field: str = "", code: int = 400):
-        super().__init__(detail)
-        self.detail = detail
-        self.field = field
-        self.code = code
-
-
 class MaintenanceType(models.Model):
     """A kind of window with its slot, cap, notice periods and approving role (000)."""
 

@@ -10,7 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from changes import maintenance
-from changes.models import MaintenanceRefused, MaintenanceWindow
+from changes.models import MaintenanceWindow
+from console.errors import Refused
 from incidents.models import NotificationChannel
 from monitoring.models import Silence
 
@@ -25,7 +26,7 @@ def _together(*calls):
         try:
             barrier.wait()
             results.append(call())
-        except MaintenanceRefused as exc:
+        except Refused as exc:
             errors.append(exc)
         except Exception as exc:  # pragma: no cover - reported by the assert below
             errors.append(exc)
@@ -50,7 +51,7 @@ def test_two_overlapping_windows_scheduled_at_once_one_wins(mpolicy, modules, op
         lambda: window(opslead, [gamma], start=start + timedelta(hours=1), title="second"),
     )
     assert len(results) == 1 and len(errors) == 1
-    assert isinstance(errors[0], MaintenanceRefused) and "overlaps" in errors[0].detail
+    assert isinstance(errors[0], Refused) and "overlaps" in errors[0].detail
     assert MaintenanceWindow.objects.count() == 1
 
 

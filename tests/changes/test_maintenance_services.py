@@ -11,11 +11,11 @@ from django.core.management import call_command
 from changes import maintenance
 from changes.models import (
     MaintenanceChecklistItem,
-    MaintenanceRefused,
     MaintenanceReminder,
     MaintenanceWindow,
     Phase,
 )
+from console.errors import Refused
 from console.models import AuditEntry
 from incidents.models import Incident
 from monitoring.alerting import evaluate_rule
@@ -39,19 +39,19 @@ def _monday():
 
 # --- rules ---------------------------------------------------------------------------------------
 def test_end_before_start_is_refused(mpolicy, modules, opslead):
-    with pytest.raises(MaintenanceRefused, match="end after it starts") as exc:
+    with pytest.raises(Refused, match="end after it starts") as exc:
         window(opslead, [modules["gamma"]], start=SUNDAY, hours=-1)
     assert exc.value.field == "end"
 
 
 def test_weekly_longer_than_four_hours_is_refused(mpolicy, modules, opslead):
-    with pytest.raises(MaintenanceRefused, match="Standard Weekly window lasts 4 h at most"):
+    with pytest.raises(Refused, match="Standard Weekly window lasts 4 h at most"):
         window(opslead, [modules["gamma"]], start=SUNDAY, hours=5)
     window(opslead, [modules["gamma"]], start=SUNDAY, hours=4)  # exactly the cap is fine
 
 
 def test_monthly_cap_is_eight_hours_and_emergency_has_none(mpolicy, modules, engmanager):
-    with pytest.raises(MaintenanceRefused, match="Monthly window lasts 8 h at most"):
+    with pytest.raises(Refused, match="Monthly window lasts 8 h at most"):
         window(
             engmanager, [modules["beta"]], type="monthly", start=T0 + timedelta(days=20), hours=9
         )
@@ -67,11 +67,11 @@ def test_monthly_cap_is_eight_hours_and_emergency_has_none(mpolicy, modules, eng
 
 
 def test_weekly_inside_its_48h_notice_needs_the_emergency_path(mpolicy, modules, opslead):
-    with pytest.raises(MaintenanceRefused, match="48 h external notice") as exc:
+    with pytest.raises(Refused, match="48 h external notice") as exc:
         window(opslead, [modules["gamma"]], start=T0 + timedelta(hours=30))
     assert "emergency path" in exc.value.detail
     # The same time through the emergency path, with a reason, is accepted.
-    with pytest.raises(MaintenanceRefused, match="needs a reason"):
+    with pytest.raises(Refused, match="needs a reason"):
         window(opslead, [modules["gamma"]], type="emergency", start=T0 + timedelta(hours=30))
     made = window(
         opslead,
@@ -84,14 +84,14 @@ def test_weekly_inside_its_48h_notice_needs_the_emergency_path(mpolicy, modules,
 
 
 def test_monthly_needs_two_weeks_notice(mpolicy, modules, engmanager):
-    with pytest.raises(MaintenanceRefused, match="1 week internal and 2 weeks external"):
+    with pytest.raises(Refused, match="1 week internal and 2 weeks external"):
         window(engmanager, [modules["beta"]], type="monthly", start=T0 + timedelta(days=13))
     window(engmanager, [modules["beta"]], type="monthly", start=T0 + timedelta(days=15))
 
 
 def test_overlap_on_a_shared_module_is_refused(mpolicy, modules, opslead):
     first = window(opslead, [modules["gamma"], modules["beta"]], start=SUNDAY, hours=4)
-    with pytest.raises(MaintenanceRefused, match=f"overlaps {first.number}"):
+    with pytest.raises(Refused, match=f"overlaps {first.number}"):
         window(opslead, [modules["gamma"]], start=SUNDAY + timedelta(hours=3), hours=1)
     # Other modules, or right after it, are fine.
     window(opslead, [modules["alpha"]], start=SUNDAY, hours=4)
@@ -102,7 +102,7 @@ def test_overlap_on_a_shared_module_is_refused(mpolicy, modules, opslead):
 
 
 def test_start_in_the_past_and_no_module_are_refused(mpolicy, modules, opslead):
-    with pytest.raises(MaintenanceRefused, match="in the past"):
+    with pytest.raises(Refused, match="in the past"):
         window(
             opslead,
             [modules["gamma"]],
@@ -110,7 +110,7 @@ def test_start_in_the_past_and_no_module_are_refused(mpolicy, modules, opslead):
             start=T0 - timedelta(hours=1),
             emergency_reason="x",
         )
-    with pytest.raises(MaintenanceRefused, match="at least one module"):
+    with pytest.raises(Refused, match="at least one module"):
         window(opslead, [], start=SUNDAY)
 
 
@@ -320,7 +320,7 @@ def test_announcement_is_rendered_editable_then_frozen_once_sent(mpolicy, module
     maintenance.edit_announcement(opslead, made.pk, "Gamma maintenance", "Edited text")
     maintenance.send_announcement(opslead, made.pk)
     assert mail.outbox[-1].body == "Edited text"
-    with pytest.raises(MaintenanceRefused, match="no longer change"):
+    with pytest.raises(Refused, match="no longer change"):
         maintenance.edit_announcement(opslead, made.pk, "x", "y")
 
 
@@ -365,7 +365,7 @@ def test_viewer_may_not_tick(mpolicy, modules, opslead, viewer):
 
 def test_rollback_record(mpolicy, modules, opslead):
     made = window(opslead, [modules["gamma"]], start=SUNDAY)
-    with pytest.raises(MaintenanceRefused, match="has started"):
+    with pytest.raises(Refused, match="has started"):
         maintenance.record_rollback(opslead, made.pk, [], "r", "s", "v")
     with time_machine.travel(SUNDAY, tick=False):
         maintenance.scan_windows()
@@ -379,7 +379,7 @@ def test_rollback_record(mpolicy, modules, opslead):
         )
     assert rollback.criteria == ["Error rates exceed warning thresholds"]
     assert made.checklist.get(text="Error rates exceed warning thresholds").done_by == opslead
-    with pytest.raises(MaintenanceRefused, match="already recorded"):
+    with pytest.raises(Refused, match="already recorded"):
         maintenance.record_rollback(opslead, made.pk, [], "r", "s", "v")
 
 

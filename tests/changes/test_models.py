@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from changes import services
-from changes.models import ALLOWED_MOVES, ApprovalLevel, Change, Refused, Status
+from changes.models import ALLOWED_MOVES, ApprovalLevel, Change, Status
+from console.errors import Refused
 
 # 001 "Risk Assessment Matrix", every cell.
 MATRIX = [

@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from changes import services
-from changes.models import Approval, ChangeEvent, Refused, Revision, Status
+from changes.models import Approval, ChangeEvent, Revision, Status
+from console.errors import Refused
 from tests.changes.conftest import window
 
 

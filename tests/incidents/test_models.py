@@ -4,10 +4,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from console.errors import Refused
 from incidents.models import (
     ALLOWED_MOVES,
     Incident,
-    Refused,
     Review,
     Status,
     TimelineEntry,

@@ -5,6 +5,7 @@ import time_machine
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from console.errors import Refused
 from console.models import AuditEntry
 from incidents import services
 from incidents.models import (
@@ -12,7 +13,6 @@ from incidents.models import (
     EscalationStep,
     Incident,
     Notification,
-    Refused,
     Responder,
     Review,
     SeverityPolicy,

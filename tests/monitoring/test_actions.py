@@ -5,6 +5,7 @@ purge honesty; the incident timeline; the pre-check hook list."""
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from console.errors import Refused
 from console.models import AuditEntry
 from monitoring import actions
 from monitoring.models import ActionRun, Module
@@ -88,7 +89,7 @@ def test_cache_refresh(op, sim, modules):
 
 
 def test_action_that_does_not_apply_to_the_module_is_refused(op, modules):
-    with pytest.raises(actions.Refused):
+    with pytest.raises(Refused):
         run(op, "cache_refresh", modules["alpha"], target="customer_db")
 
 
@@ -161,7 +162,7 @@ def test_one_run_in_flight_per_action_and_module(op, sim, modules):
         action="pause", module="alpha", idempotency_key="other", requested_by_name="someone",
         started_at=timezone.now(),
     )  # fmt: skip
-    with pytest.raises(actions.Refused, match="already running by someone"):
+    with pytest.raises(Refused, match="already running by someone"):
         run(op, "pause", modules["alpha"])
     assert state(sim, "alpha") == "running"
 

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from console.errors import Refused
 from monitoring import jobs
 from monitoring.models import Alert, AlertState, Job, JobRun
 from tests.monitoring.jobs_support import step
@@ -207,12 +208,12 @@ def test_on_time_run_raises_nothing(sim, modules):
 def test_trigger_refused_while_suspended_or_in_flight(operator, sim, modules, catalogue):
     run = jobs.trigger(operator, "alpha_buffer_flush")
     assert run.status == "running"
-    with pytest.raises(jobs.Refused, match="already running"):
+    with pytest.raises(Refused, match="already running"):
         jobs.trigger(operator, "alpha_buffer_flush")
-    with pytest.raises(jobs.Refused, match="Say why"):
+    with pytest.raises(Refused, match="Say why"):
         jobs.suspend(operator, "alpha_error_report", "")
     jobs.suspend(operator, "alpha_error_report", "investigating source drift")
-    with pytest.raises(jobs.Refused, match="suspended"):
+    with pytest.raises(Refused, match="suspended"):
         jobs.trigger(operator, "alpha_error_report")
     listed = {
         j["name"]: j

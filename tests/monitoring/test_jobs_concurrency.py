@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from console.errors import Refused
 from monitoring import actions, jobs
 from monitoring.models import ActionRun, Job, JobRun
 
@@ -47,7 +48,7 @@ def test_concurrent_scans_claim_each_slot_once(catalogue):
 
 def test_concurrent_triggers_leave_one_run(operator, sim, modules, catalogue):
     results, errors = _together(lambda: jobs.trigger(operator, "alpha_source_sync"))
-    assert len(results) == 1 and all(isinstance(e, jobs.Refused) for e in errors)
+    assert len(results) == 1 and all(isinstance(e, Refused) for e in errors)
     assert JobRun.objects.filter(job__name="alpha_source_sync").count() == 1
 
 
@@ -59,5 +60,5 @@ def test_concurrent_action_clicks_call_the_module_once(operator, sim, modules, a
     # One pauses; any other either waited out as "already running" or found it paused.
     assert statuses.count("succeeded") == 1
     assert all(s == "refused" for s in statuses if s != "succeeded")
-    assert all(isinstance(e, actions.Refused) for e in errors)
+    assert all(isinstance(e, Refused) for e in errors)
     assert ActionRun.objects.filter(status="succeeded").count() == 1

@@ -4,6 +4,7 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied
 
+from console.errors import Refused
 from shifts import handoff_state, services
 from shifts.models import (
     ChecklistRun,
@@ -12,7 +13,6 @@ from shifts.models import (
     Handoff,
     LogEntry,
     Notice,
-    Refused,
     Shift,
     Slot,
 )
