@@ -8,8 +8,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.response import Response
 
+from console.api import ServiceActionsMixin
 from console.errors import Refused
 
 from . import services
@@ -171,6 +171,7 @@ class VerbalSerializer(serializers.Serializer):
 
 
 class ChangeViewSet(
+    ServiceActionsMixin,
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):  # fmt: skip
@@ -180,6 +181,7 @@ class ChangeViewSet(
     lookup_value_regex = NUMBER_RE
     permission_classes = [IsAuthenticated]
     serializer_class = ChangeSerializer
+    detail_serializer_class = ChangeDetailSerializer
 
     def get_queryset(self):
         if not services.can_view(self.request.user):
@@ -198,20 +200,6 @@ class ChangeViewSet(
         if self.action == "list":
             return ChangeSerializer
         return ChangeDetailSerializer
-
-    def _respond(self, change: Change, code=status.HTTP_200_OK) -> Response:
-        change = Change.objects.get(pk=change.pk)
-        return Response(ChangeDetailSerializer(change).data, status=code)
-
-    def _run(self, serializer_class, fn):
-        change = self.get_object()
-        data = {}
-        if serializer_class is not None:
-            serializer = serializer_class(data=self.request.data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
-        fn(change, data)
-        return self._respond(change)
 
     @extend_schema(request=CreateSerializer, responses={201: ChangeDetailSerializer})
     def create(self, request, *args, **kwargs):

@@ -1,4 +1,4 @@
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,6 +39,29 @@ def exception_handler(exc, context):
     elif response is not None and isinstance(response.data, list):
         response.data = {"detail": "; ".join(str(item) for item in response.data)}
     return response
+
+
+class ServiceActionsMixin:
+    """For a viewset whose POST actions each call one service on the object: `_run` validates
+    the body, calls the service and answers with the object read again through
+    `detail_serializer_class`. A refusal answers through `exception_handler`."""
+
+    detail_serializer_class: type[serializers.Serializer]
+
+    def _respond(self, obj, code=status.HTTP_200_OK) -> Response:
+        # Read again: the service saved through its own (locked) copy of the row.
+        obj = type(obj)._default_manager.get(pk=obj.pk)
+        return Response(self.detail_serializer_class(obj).data, status=code)
+
+    def _run(self, serializer_class, fn) -> Response:
+        obj = self.get_object()
+        data = {}
+        if serializer_class is not None:
+            serializer = serializer_class(data=self.request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        fn(obj, data)
+        return self._respond(obj)
 
 
 class MeSerializer(serializers.Serializer):

@@ -7,8 +7,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.response import Response
 
+from console.api import ServiceActionsMixin
 from console.errors import Refused
 from console.permissions import visible
 
@@ -142,6 +142,7 @@ class UpdateSerializer(serializers.Serializer):
 
 
 class IncidentViewSet(
+    ServiceActionsMixin,
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):  # fmt: skip
@@ -152,6 +153,7 @@ class IncidentViewSet(
     filterset_class = IncidentFilter
     permission_classes = [IsAuthenticated]
     serializer_class = IncidentSerializer
+    detail_serializer_class = IncidentDetailSerializer
 
     def get_queryset(self):
         queryset = visible(self.request.user, Incident.objects.all(), services.VIEW)
@@ -165,20 +167,6 @@ class IncidentViewSet(
         if self.action == "list":
             return IncidentSerializer
         return IncidentDetailSerializer
-
-    def _respond(self, incident: Incident, code=status.HTTP_200_OK) -> Response:
-        incident = Incident.objects.get(pk=incident.pk)
-        return Response(IncidentDetailSerializer(incident).data, status=code)
-
-    def _run(self, serializer_class, fn):
-        incident = self.get_object()
-        data = {}
-        if serializer_class is not None:
-            serializer = serializer_class(data=self.request.data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
-        fn(incident, data)
-        return self._respond(incident)
 
     @extend_schema(request=DeclareSerializer, responses={201: IncidentDetailSerializer})
     def create(self, request, *args, **kwargs):
