@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
@@ -228,18 +229,25 @@ def _action(view):
     @wraps(view)
     def wrapper(request: HttpRequest, number: str, *args, **kwargs):
         change = _get(request, number)
-        try:
-            done = view(request, change, *args, **kwargs)
-        except Refused as exc:
-            return _result(request, change, exc.detail, ok=False, status=exc.code)
-        except PermissionDenied as exc:
-            return _result(request, change, str(exc) or "Not allowed.", ok=False, status=403)
-        return _result(request, change, done or "Done.", ok=True)
+        back = reverse("changes:detail", args=[change.number])
+        return _answer(request, back, lambda: view(request, change, *args, **kwargs))
 
     return wrapper
 
 
-def _result(request, change: Change, text: str, ok: bool, status: int = 200):
+def _answer(request, back: str, action) -> HttpResponse:
+    """Run `action()`, which returns what to tell the user; a refusal (rules or role) is
+    answered with why, and the status the API would give in `X-Refused-Status`."""
+    try:
+        done = action()
+    except Refused as exc:
+        return _result(request, back, exc.detail, ok=False, status=exc.code)
+    except PermissionDenied as exc:
+        return _result(request, back, str(exc) or "Not allowed.", ok=False, status=403)
+    return _result(request, back, done or "Done.", ok=True)
+
+
+def _result(request, back: str, text: str, ok: bool, status: int = 200):
     if request.htmx:
         response = render(request, "changes/partials/result_panel.html", {"text": text, "ok": ok})
         if ok:
@@ -250,7 +258,7 @@ def _result(request, change: Change, text: str, ok: bool, status: int = 200):
             response["X-Refused-Status"] = str(status)
         return response
     (messages.success if ok else messages.error)(request, text)
-    return redirect("changes:detail", change.number)
+    return redirect(back)
 
 
 def _form(form_class, request, **kwargs):
@@ -481,22 +489,13 @@ def cab_minutes(request: HttpRequest) -> HttpResponse:
 def cab_vote(request: HttpRequest, number: str) -> HttpResponse:
     """A vote from the CAB page: same service as the change page, back to the agenda."""
     change = _get(request, number)
-    try:
+
+    def vote():
         data = _form(forms.DecisionForm, request)
-        change = services.decide(request.user, change.pk, data["decision"], data["comment"])
-    except Refused as exc:
-        text, ok = exc.detail, False
-    except PermissionDenied as exc:
-        text, ok = str(exc), False
-    else:
-        text, ok = f"Vote recorded; {change.number} is {change.get_status_display()}.", True
-    if request.htmx:
-        response = render(request, "changes/partials/result_panel.html", {"text": text, "ok": ok})
-        if ok:
-            response["HX-Trigger"] = "change-refresh"
-        return response
-    (messages.success if ok else messages.error)(request, text)
-    return redirect("changes:cab")
+        decided = services.decide(request.user, change.pk, data["decision"], data["comment"])
+        return f"Vote recorded; {decided.number} is {decided.get_status_display()}."
+
+    return _answer(request, reverse("changes:cab"), vote)
 
 
 # --- weekly review ------------------------------------------------------------------------

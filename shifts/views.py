@@ -60,6 +60,18 @@ def _done(request, text: str, ok: bool, back: str, status: int = 200) -> HttpRes
     return redirect(back)
 
 
+def _act(request, back: str, action, ok_text) -> HttpResponse:
+    """Call one service (`action()`) and answer with `ok_text` (or `ok_text(result)`), or with
+    why it was refused: the refusal's status, 403 when the role may not."""
+    try:
+        result = action()
+    except Refused as exc:
+        return _done(request, exc.detail, False, back, exc.code)
+    except PermissionDenied as exc:
+        return _done(request, str(exc) or "Not allowed.", False, back, 403)
+    return _done(request, ok_text(result) if callable(ok_text) else ok_text, True, back)
+
+
 def _errors(form) -> str:
     return "; ".join(
         f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items()
@@ -184,13 +196,12 @@ def shift_add(request: HttpRequest) -> HttpResponse:
     form = ShiftForm(request.POST)
     if not form.is_valid():
         return _done(request, _errors(form), False, back, 400)
-    try:
-        services.create_shift(request.user, **form.cleaned_data)
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc), False, back, 403)
-    return _done(request, "Shift added.", True, back)
+    return _act(
+        request,
+        back,
+        lambda: services.create_shift(request.user, **form.cleaned_data),
+        "Shift added.",
+    )
 
 
 @require_POST
@@ -199,13 +210,12 @@ def rota_add(request: HttpRequest) -> HttpResponse:
     form = RotaWeekForm(request.POST)
     if not form.is_valid():
         return _done(request, _errors(form), False, back, 400)
-    try:
-        services.add_rota_week(request.user, **form.cleaned_data)
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc), False, back, 403)
-    return _done(request, "On-call week added.", True, back)
+    return _act(
+        request,
+        back,
+        lambda: services.add_rota_week(request.user, **form.cleaned_data),
+        "On-call week added.",
+    )
 
 
 @require_POST
@@ -217,13 +227,12 @@ def override_add(request: HttpRequest) -> HttpResponse:
     data = dict(form.cleaned_data)
     shift_pk = data.pop("shift")
     shift = get_object_or_404(Shift, pk=shift_pk) if shift_pk else None
-    try:
-        services.add_override(request.user, shift=shift, **data)
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc), False, back, 403)
-    return _done(request, "Override set.", True, back)
+    return _act(
+        request,
+        back,
+        lambda: services.add_override(request.user, shift=shift, **data),
+        "Override set.",
+    )
 
 
 @require_POST
@@ -231,16 +240,13 @@ def shift_swap(request: HttpRequest) -> HttpResponse:
     back = reverse("shifts:calendar")
     try:
         first, second = (int(request.POST.get(k) or 0) for k in ("first", "second"))
-        get_object_or_404(Shift, pk=first)
-        get_object_or_404(Shift, pk=second)
-        services.swap_shifts(request.user, first, second)
     except ValueError:
         return _done(request, "Give two shift numbers.", False, back, 400)
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc), False, back, 403)
-    return _done(request, "Shifts swapped.", True, back)
+    get_object_or_404(Shift, pk=first)
+    get_object_or_404(Shift, pk=second)
+    return _act(
+        request, back, lambda: services.swap_shifts(request.user, first, second), "Shifts swapped."
+    )
 
 
 @login_not_required
@@ -317,7 +323,8 @@ def checklist(request: HttpRequest, key: str) -> HttpResponse:
 @require_POST
 def checklist_tick(request: HttpRequest, key: str) -> HttpResponse:
     back = reverse("shifts:checklist", args=[key])
-    try:
+
+    def tick():
         run = services.start_checklist(request.user, key)
         services.tick(
             request.user,
@@ -326,13 +333,11 @@ def checklist_tick(request: HttpRequest, key: str) -> HttpResponse:
             request.POST.get("result", ""),
             request.POST.get("note", ""),
         )
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc) or "Not allowed.", False, back, 403)
+
+    try:
+        return _act(request, back, tick, "Ticked.")
     except ValueError:
         return _done(request, "Choose an item.", False, back, 400)
-    return _done(request, "Ticked.", True, back)
 
 
 @require_POST
@@ -342,13 +347,12 @@ def tick_incident(request: HttpRequest, pk: int) -> HttpResponse:
     severity = request.POST.get("severity", "")
     if severity not in Severity.values:
         return _done(request, "Choose a severity.", False, back, 400)
-    try:
-        incident = services.raise_incident(request.user, pk, severity)
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc) or "Not allowed.", False, back, 403)
-    return _done(request, f"Incident {incident.number} declared.", True, back)
+    return _act(
+        request,
+        back,
+        lambda: services.raise_incident(request.user, pk, severity),
+        lambda incident: f"Incident {incident.number} declared.",
+    )
 
 
 # --- the shift log ------------------------------------------------------------------------
@@ -379,23 +383,20 @@ def log_add(request: HttpRequest) -> HttpResponse:
     form = LogEntryForm(request.POST)
     if not form.is_valid():
         return _done(request, _errors(form), False, back, 400)
-    try:
-        services.add_log_entry(request.user, **form.cleaned_data)
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc), False, back, 403)
-    return _done(request, "Logged.", True, back)
+    return _act(
+        request, back, lambda: services.add_log_entry(request.user, **form.cleaned_data), "Logged."
+    )
 
 
 @require_POST
 def log_close(request: HttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(LogEntry, pk=pk)
-    try:
-        services.close_log_entry(request.user, pk)
-    except PermissionDenied as exc:
-        return _done(request, str(exc), False, reverse("shifts:log"), 403)
-    return _done(request, "Closed.", True, reverse("shifts:log"))
+    return _act(
+        request,
+        reverse("shifts:log"),
+        lambda: services.close_log_entry(request.user, pk),
+        "Closed.",
+    )
 
 
 # --- handoffs -------------------------------------------------------------------------------
@@ -481,14 +482,7 @@ def handoff(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _handoff_action(request: HttpRequest, pk: int, action, ok_text: str) -> HttpResponse:
     get_object_or_404(Handoff, pk=pk)
-    back = reverse("shifts:handoff", args=[pk])
-    try:
-        action()
-    except Refused as exc:
-        return _done(request, exc.detail, False, back, exc.code)
-    except PermissionDenied as exc:
-        return _done(request, str(exc), False, back, 403)
-    return _done(request, ok_text, True, back)
+    return _act(request, reverse("shifts:handoff", args=[pk]), action, ok_text)
 
 
 @require_POST
