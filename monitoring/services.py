@@ -1,5 +1,6 @@
 """Monitoring workflows: claiming due polls, recording their outcome, deciding statuses."""
 
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,6 +27,12 @@ from .store import DbSource, forget_series_cache, resolution_for, store_many
 # How many polls in a row may fail before a module is UNHEALTHY (issue 4: configurable).
 FAILURES_BEFORE_UNHEALTHY = settings.MONITORING_FAILURES_BEFORE_UNHEALTHY
 BASELINE_WINDOW = timedelta(days=7)
+# Thresholds are evaluated after every poll (5 s); a 7-day average of hourly values barely
+# moves in minutes, and computing it is 28 queries. Kept per process, like the series ids:
+# {(threshold pk, expr, module pk): (computed at, value)}.
+BASELINE_REFRESH = timedelta(minutes=5)
+_baselines: dict[tuple, tuple[float, float | None]] = {}
+_baseline_lock = threading.Lock()
 
 
 def register_module(name: str, kind: str, base_url: str, actor=None, **fields) -> Module:
@@ -237,9 +244,29 @@ def threshold_value(threshold: Threshold, now, module: Module | None, source=Non
 
 def baseline_for(threshold: Threshold, now, module: Module | None) -> float | None:
     """Fixed baseline if set; else the average of the expression's hourly values over the
-    previous 7 days (None until there is history)."""
+    previous 7 days (None until there is history), computed at most every BASELINE_REFRESH."""
     if threshold.baseline:
         return threshold.baseline
+    key = (threshold.pk, threshold.expr, module.pk if module is not None else None)
+    at = now.timestamp()
+    with _baseline_lock:
+        cached = _baselines.get(key)
+    # Reused only when computed in the last BASELINE_REFRESH (never from the future: tests
+    # move the clock both ways).
+    if cached is not None and 0 <= at - cached[0] < BASELINE_REFRESH.total_seconds():
+        return cached[1]
+    value = _compute_baseline(threshold, now, module)
+    with _baseline_lock:
+        _baselines[key] = (at, value)
+    return value
+
+
+def forget_baselines() -> None:
+    with _baseline_lock:
+        _baselines.clear()
+
+
+def _compute_baseline(threshold: Threshold, now, module: Module | None) -> float | None:
     source = DbSource(resolution_for(BASELINE_WINDOW))
     values = []
     for hours in range(1, int(BASELINE_WINDOW.total_seconds() // 3600) + 1, 6):

@@ -1,5 +1,6 @@
 import pytest
 
+from monitoring.services import forget_baselines
 from monitoring.store import forget_series_cache
 
 # The real simulator and the job catalogue for the job and action tests (issue 10).
@@ -8,7 +9,9 @@ from tests.monitoring.jobs_support import action_roles, catalogue, modules, sim 
 
 @pytest.fixture(autouse=True)
 def _fresh_series_cache():
-    """Series ids are cached per process; each test's database starts afresh."""
+    """Series ids and baselines are cached per process; each test's database starts afresh."""
     forget_series_cache()
+    forget_baselines()
     yield
     forget_series_cache()
+    forget_baselines()
