@@ -178,6 +178,7 @@ class MaintenanceTypeAdmin(admin.ModelAdmin):
         "external_notice_minutes",
         "approving_role",
         "emergency_path",
+        "reschedule_resets_approval",
     ]
 
 
