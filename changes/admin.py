@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.forms.models import model_to_dict
 
 from console import audit
 
@@ -42,8 +43,19 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def delete_model(self, request, obj):
-        audit.record(f"{obj._meta.model_name}.deleted", actor=request.user, obj=obj)
+        # The row as it was is kept in the audit entry (issue 12, data safety).
+        audit.record(
+            f"{obj._meta.model_name}.deleted",
+            actor=request.user,
+            obj=obj,
+            before=model_to_dict(obj),
+        )
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # "Delete selected" too: one audited deletion per row.
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 @admin.register(RiskCell)
@@ -137,9 +149,14 @@ class ChangeAdmin(admin.ModelAdmin):
 
 @admin.register(CabMeeting)
 class CabMeetingAdmin(admin.ModelAdmin):
+    """CAB minutes are a record: kept."""
+
     list_display = ["held_at", "recorded_by"]
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -154,19 +171,29 @@ class ConfigVersionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the drift history is kept
+
     @admin.display(boolean=True)
     def drift(self, obj):
         return obj.drift
 
 
-admin.site.register(IncidentLink, list_display=["incident", "change", "marked_by", "marked_at"])
+@admin.register(IncidentLink)
+class IncidentLinkAdmin(admin.ModelAdmin):
+    """Unmarked on the incident's or the change's page (timeline and audit), not here."""
+
+    list_display = ["incident", "change", "marked_by", "marked_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 # --- maintenance windows (issue 9) ---------------------------------------------------------------
 
 
 @admin.register(MaintenanceType)
-class MaintenanceTypeAdmin(admin.ModelAdmin):
+class MaintenanceTypeAdmin(AuditedAdmin):
     list_display = [
         "name",
         "key",
@@ -178,16 +205,17 @@ class MaintenanceTypeAdmin(admin.ModelAdmin):
         "external_notice_minutes",
         "approving_role",
         "emergency_path",
+        "reschedule_resets_approval",
     ]
 
 
 @admin.register(MaintenanceReminderStep)
-class MaintenanceReminderStepAdmin(admin.ModelAdmin):
+class MaintenanceReminderStepAdmin(AuditedAdmin):
     list_display = ["key", "minutes_before", "audience", "label"]
 
 
 @admin.register(MaintenanceChecklistTemplate)
-class MaintenanceChecklistTemplateAdmin(admin.ModelAdmin):
+class MaintenanceChecklistTemplateAdmin(AuditedAdmin):
     list_display = ["phase", "position", "text", "offset_minutes", "evidence"]
     list_filter = ["phase"]
 
@@ -199,7 +227,7 @@ def generate_windows(modeladmin, request, queryset):
 
 
 @admin.register(MaintenanceRecurrence)
-class MaintenanceRecurrenceAdmin(admin.ModelAdmin):
+class MaintenanceRecurrenceAdmin(AuditedAdmin):
     list_display = ["title", "type", "rrule", "start_time", "end_time", "owner", "enabled"]
     filter_horizontal = ["modules"]
     actions = [generate_windows]
@@ -243,6 +271,9 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a window is cancelled, with a reason, on its page
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + ["modules"]
 
@@ -259,3 +290,6 @@ class MaintenanceRollbackAdmin(admin.ModelAdmin):
         "decided_by",
         "decided_at",
     ]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

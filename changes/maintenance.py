@@ -18,9 +18,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from dateutil.rrule import rrulestr
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template import Context, Template
@@ -434,6 +432,93 @@ def cancel_window(by, window_pk: int, reason: str) -> MaintenanceWindow:
     return window
 
 
+def reschedule_window(
+    by, window_pk: int, start, end, reason: str = "", emergency_reason: str | None = None
+) -> MaintenanceWindow:
+    """Move a requested or approved window to [start, end).
+
+    1. The owner or an approver moves it (as for cancelling); a running, ended or cancelled
+       window stays where it is (409).
+    2. The new times pass the same rules as scheduling (`check`: cap, past, notice period or
+       the emergency path, overlap with other windows on its modules, which are locked first
+       as `schedule_window` locks them), the window itself left out of the overlap.
+    3. When its type says so (`reschedule_resets_approval`), an approved window goes back to
+       awaiting approval, unless the person moving it may approve it, who approves the new
+       times by moving it (as scheduling does).
+    4. Checklist due times follow the new times; the reminder timeline is regenerated (each
+       step due again relative to the new start, a step already past is skipped) and the
+       announcement, if nobody edited it, is re-rendered and may be sent again.
+    5. Audited with the old and new times, and pushed live."""
+    if start is None or end is None:
+        raise Refused("Give a start and an end.", 400, field="start")
+    now = timezone.now()
+    with transaction.atomic():
+        module_ids = list(
+            MaintenanceWindow.modules.through.objects.filter(maintenancewindow_id=window_pk)
+            .order_by("module_id")
+            .values_list("module_id", flat=True)
+        )
+        locked = list(Module.objects.select_for_update().filter(pk__in=module_ids).order_by("pk"))
+        window = _locked(window_pk)
+        if not (can_change(by) and (by == window.owner or can_approve(by, window))):
+            raise PermissionDenied("Only the owner or an approver reschedules a window.")
+        if window.status not in (Status.REQUESTED, Status.APPROVED):
+            raise Refused(
+                f"{window.number} is {window.get_status_display().lower()}; only a window "
+                "that has not started is rescheduled.",
+                code=409,
+            )
+        if (start, end) == (window.start, window.end):
+            return window
+        if emergency_reason is None:
+            emergency_reason = window.emergency_reason
+        check(window.type, start, end, locked, emergency_reason, now, exclude_pk=window.pk)
+        before = {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "status": window.status,
+        }
+        old_text = render_announcement(window)
+        window.start, window.end = start, end
+        window.emergency_reason = emergency_reason.strip()
+        # The notice period counts from when the new times were asked for.
+        window.requested_at = now
+        window.requested_by = actor_name(by)
+        fields = ["start", "end", "emergency_reason", "requested_at", "requested_by"]
+        if (window.announcement_subject, window.announcement) == old_text:
+            window.announcement_subject, window.announcement = render_announcement(window)
+            window.announcement_sent_at = None
+            fields += ["announcement_subject", "announcement", "announcement_sent_at"]
+        reset = window.status == Status.APPROVED and window.type.reschedule_resets_approval
+        if reset:
+            window.status = Status.REQUESTED
+            window.approved_by, window.approved_at = "", None
+            fields += ["status", "approved_by", "approved_at"]
+        window.save(update_fields=[*fields, "updated_at"])
+        for item in window.checklist.exclude(phase=Phase.ROLLBACK):
+            template = MaintenanceChecklistTemplate.objects.filter(
+                phase=item.phase, position=item.position
+            ).first()
+            if template is not None:
+                item.due_at = item_due(template.phase, template.offset_minutes, window)
+                item.save(update_fields=["due_at"])
+        window.reminders.all().delete()  # regenerated below; the sent ones are in the audit
+        if window.status == Status.APPROVED:
+            _queue_reminders(window, now)
+        elif roles.at_least(by, window.approving_role):
+            _approve(window, by, now)
+        after = {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "status": window.status,
+            "reason": reason.strip(),
+            "approval_reset": reset,
+        }
+        audit.record("maintenance.reschedule", actor=by, obj=window, before=before, after=after)
+        changed(window)
+    return window
+
+
 def _cancel(window: MaintenanceWindow, by, reason: str) -> None:
     before = window.status
     window.status = Status.CANCELLED
@@ -657,30 +742,90 @@ def edit_announcement(by, window_pk: int, subject: str, body: str) -> Maintenanc
     return window
 
 
-def recipients(window: MaintenanceWindow) -> list[str]:
-    """Email addresses: every enabled email channel's targets, and the window's owner.
+# Notification rows of a window's messages carry this event: "maintenance T-7d",
+# "maintenance notice" (the announcement); with the window's page as `link` they are found again.
+EVENT = "maintenance {}"
+ANNOUNCEMENT_EVENT = EVENT.format("notice")
 
-    The incidents app's Notification rows belong to an incident, so maintenance mail goes
-    straight through Django's mail to the channels' targets and is recorded on the reminder
-    row (until notifications exist without an incident)."""
+
+def channels():
+    """The notification channels that take maintenance messages: enabled, not limited to some
+    incident severities, and listening to every event or to "maintenance"
+    (`NotificationChannel.wants` with no severity)."""
     from incidents.models import NotificationChannel
 
-    found: list[str] = []
-    channels = NotificationChannel.objects.filter(
-        enabled=True, kind=NotificationChannel.Kind.EMAIL
-    ).order_by("pk")
-    for channel in channels:
-        found += [t.strip() for t in channel.target.split(",") if t.strip()]
-    if window.owner.email:
-        found.append(window.owner.email)
+    return [
+        channel
+        for channel in NotificationChannel.objects.filter(enabled=True).order_by("pk")
+        if channel.wants("", "maintenance")
+    ]
+
+
+def notify(window: MaintenanceWindow, event: str, subject: str, body: str, audience: str) -> list:
+    """Queue one message about `window` on every maintenance channel and to its owner (in the
+    console, and by email when they have an address). Delivery, retries with backoff and the
+    delivery record are incidents' notification machinery (`incidents.notify`): the rows
+    commit with the caller's transaction and the delivery scan sends them."""
+    from incidents import notify as delivery
+    from incidents.models import Notification
+
+    # Internal-team reminders go to responders; user notices and the announcement to
+    # stakeholders (004 "Notification Process" audiences).
+    kind = (
+        Notification.Audience.RESPONDERS
+        if audience == MaintenanceReminderStep.Audience.INTERNAL
+        else Notification.Audience.STAKEHOLDERS
+    )
+    extra = {"link": window_url(window), "payload": payload(window, event, subject, body)}
+    rows = delivery.queue_on(channels(), event, subject, body, kind, **extra)
+    rows += delivery.queue_users(None, [window.owner], event, subject, body, kind, **extra)
+    return rows
+
+
+def payload(window: MaintenanceWindow, event: str, subject: str, body: str) -> dict:
+    """A JSON webhook's body for a maintenance message (a window has no incident)."""
+    return {
+        "window": window.number,
+        "title": window.title,
+        "type": window.type.key,
+        "status": window.status,
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+        "modules": sorted(m.name for m in window.modules.all()),
+        "event": event,
+        "subject": subject,
+        "text": body,
+        "url": window_url(window),
+    }
+
+
+def targets(rows) -> list[str]:
+    """Where the messages went, as the reminder row and the audit record say it: addresses and
+    usernames, and a hook's channel name (a webhook's URL is a secret, never shown)."""
+    found = []
+    for row in rows:
+        if row.kind in ("webhook", "slack"):
+            found.append(row.channel.name if row.channel else row.get_kind_display())
+        elif row.target:
+            found.append(row.target)
     return list(dict.fromkeys(found))
 
 
-def _send(window: MaintenanceWindow, subject: str, body: str) -> list[str]:
-    to = recipients(window)
-    if to:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
-    return to
+def deliveries(window: MaintenanceWindow) -> dict[str, list]:
+    """The window's queued messages by event, for its page (state, attempts, last error)."""
+    from incidents.models import Notification
+
+    found: dict[str, list] = {}
+    rows = (
+        Notification.objects.filter(
+            link=window_url(window), incident__isnull=True, event__startswith=EVENT.format("")
+        )
+        .select_related("channel")
+        .order_by("pk")
+    )
+    for row in rows:
+        found.setdefault(row.event, []).append(row)
+    return found
 
 
 def send_announcement(by, window_pk: int) -> MaintenanceWindow:
@@ -692,10 +837,18 @@ def send_announcement(by, window_pk: int) -> MaintenanceWindow:
             raise Refused("Only an approved window is announced.", code=409)
         if window.announcement_sent_at is not None:
             raise Refused("The announcement has already been sent.", code=409)
-        to = _send(window, window.announcement_subject, window.announcement)
+        rows = notify(
+            window,
+            ANNOUNCEMENT_EVENT,
+            window.announcement_subject,
+            window.announcement,
+            MaintenanceReminderStep.Audience.USERS,
+        )
         window.announcement_sent_at = timezone.now()
         window.save(update_fields=["announcement_sent_at", "updated_at"])
-        audit.record("maintenance.announcement.send", actor=by, obj=window, after={"to": to})
+        audit.record(
+            "maintenance.announcement.send", actor=by, obj=window, after={"to": targets(rows)}
+        )
         changed(window)
     return window
 
@@ -710,15 +863,16 @@ def reminder_text(reminder: MaintenanceReminder) -> tuple[str, str]:
 
 
 def send_reminder(reminder_pk: int, now=None) -> MaintenanceReminder | None:
-    """Send one due reminder, once: the row alone is locked (`of=self`: locking the joined
-    window too would make a second worker skip every reminder of a window the first is
-    updating) and its state checked; the send and the row's new state commit together, so a worker
-    that dies mid-send leaves it pending for the next scan (at least once, never lost)."""
+    """Queue one due reminder's messages, once: the row alone is locked (`of=self`: locking
+    the joined window too would make a second worker skip every reminder of a window the
+    first is updating) and its state checked; the queued notifications and the row's new
+    state commit together, so a worker that dies mid-way leaves it pending for the next scan
+    and a second worker finds it sent. Delivery (and its retries) is the notification scan's."""
     now = now or timezone.now()
     with transaction.atomic():
         reminder = (
             MaintenanceReminder.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("window", "window__owner")
+            .select_related("window", "window__owner", "window__type")
             .filter(pk=reminder_pk, state=MaintenanceReminder.State.PENDING, due_at__lte=now)
             .first()
         )
@@ -731,19 +885,13 @@ def send_reminder(reminder_pk: int, now=None) -> MaintenanceReminder | None:
             reminder.save(update_fields=["state", "note"])
             return reminder
         subject, body = reminder_text(reminder)
-        try:
-            to = _send(window, subject, body)
-        except Exception as exc:  # the mail server's failure is recorded, not raised
-            reminder.state = MaintenanceReminder.State.FAILED
-            reminder.note = f"{type(exc).__name__}: {exc}"[:500]
-            reminder.save(update_fields=["state", "note"])
-            log.warning("maintenance reminder %s failed: %s", reminder.pk, exc)
-            return reminder
+        rows = notify(window, EVENT.format(reminder.key), subject, body, reminder.audience)
+        to = targets(rows)
         reminder.state = MaintenanceReminder.State.SENT
         reminder.sent_at = now
         reminder.subject = subject
         reminder.recipients = ", ".join(to)
-        reminder.note = "" if to else "No enabled email channel and no owner address."
+        reminder.note = "" if channels() else "No maintenance channel: the owner only."
         reminder.save(update_fields=["state", "sent_at", "subject", "recipients", "note"])
         if reminder.audience == "users" and window.announcement_sent_at is None:
             # 004: T-3d is the user notification, i.e. the announcement itself.
@@ -936,6 +1084,13 @@ def evidence(window: MaintenanceWindow) -> dict[str, list[dict]]:
             }
         )
     return out
+
+
+def carried_changes(window: MaintenanceWindow) -> list:
+    """The change requests the window carries (on its modules, dated inside it)."""
+    from . import services as change_services
+
+    return change_services.carried_by(window.start, window.end, window.modules.all())
 
 
 def window_url(window: MaintenanceWindow) -> str:

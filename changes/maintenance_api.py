@@ -1,10 +1,14 @@
 """`/api/v1/maintenance-windows/`: list (`?active=true`, `status`, `type`, `module`) and create
 (`type`, `start`, `end`, `modules`, `title`, `impact`, …) through `changes.maintenance`; a
-refused window answers 400 with the reason in `detail` (and `errors` by field)."""
+refused window answers 400 with the reason in `detail` (and `errors` by field). The detail
+adds the change requests the window carries; `POST …/<id>/reschedule/` (`start`, `end`,
+`reason`, `emergency_reason`) moves a window that has not started."""
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
@@ -70,6 +74,43 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
         return maintenance.window_url(window)
 
 
+class CarriedChangeSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    requires_downtime = serializers.BooleanField()
+    modules = serializers.SerializerMethodField()
+    scheduled_start = serializers.DateTimeField()
+    scheduled_end = serializers.DateTimeField()
+    planned_start = serializers.DateTimeField()
+    planned_end = serializers.DateTimeField()
+
+    def get_modules(self, change) -> list[str]:
+        return sorted(m.name for m in change.affected_modules.all())
+
+
+class MaintenanceWindowDetailSerializer(MaintenanceWindowSerializer):
+    """The list's fields and the changes the window carries (one query more, so detail only)."""
+
+    changes = serializers.SerializerMethodField()
+
+    class Meta(MaintenanceWindowSerializer.Meta):
+        fields = [*MaintenanceWindowSerializer.Meta.fields, "changes"]
+
+    @extend_schema_field(CarriedChangeSerializer(many=True))
+    def get_changes(self, window) -> list[dict]:
+        return CarriedChangeSerializer(maintenance.carried_changes(window), many=True).data
+
+
+class RescheduleSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    emergency_reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000
+    )
+
+
 class MaintenanceWindowViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -100,6 +141,28 @@ class MaintenanceWindowViewSet(
         if params.get("module"):
             windows = windows.filter(modules__name=params["module"]).distinct()
         return windows
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return MaintenanceWindowDetailSerializer
+        return MaintenanceWindowSerializer
+
+    @extend_schema(request=RescheduleSerializer, responses=MaintenanceWindowDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        window = self.get_object()
+        data = RescheduleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        window = maintenance.reschedule_window(
+            request.user,
+            window.pk,
+            values["start"],
+            values["end"],
+            reason=values["reason"],
+            emergency_reason=values["emergency_reason"] or None,
+        )
+        return Response(MaintenanceWindowDetailSerializer(window).data)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

@@ -94,6 +94,24 @@ class WindowForm(forms.Form):
         return data
 
 
+class RescheduleForm(forms.Form):
+    """New times for a window that has not started (console time)."""
+
+    start = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=[LOCAL_INPUT])
+    end = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=[LOCAL_INPUT])
+    reason = forms.CharField(max_length=500, required=False)
+    emergency_reason = forms.CharField(
+        max_length=2000,
+        required=False,
+        help_text="Emergency path only: empty keeps the window's reason.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
 class CancelForm(forms.Form):
     reason = forms.CharField(max_length=500)
 

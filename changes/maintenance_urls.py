@@ -10,6 +10,7 @@ urlpatterns = [
     path("maintenance/<int:pk>/", views.detail, name="detail"),
     path("maintenance/<int:pk>/approve/", views.approve, name="approve"),
     path("maintenance/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("maintenance/<int:pk>/reschedule/", views.reschedule, name="reschedule"),
     path("maintenance/<int:pk>/end/", views.end, name="end"),
     path("maintenance/<int:pk>/announcement/", views.announcement, name="announcement"),
     path("maintenance/<int:pk>/announcement/send/", views.send, name="send"),

@@ -171,11 +171,28 @@ def _detail_context(request, window: MaintenanceWindow) -> dict:
         if group:
             phases.append({"key": value, "label": label, "items": group})
     criteria = [i.text for i in items if i.phase == Phase.ROLLBACK]
+    reminders = list(window.reminders.all())
+    queued = maintenance.deliveries(window)
+    for reminder in reminders:
+        # A regenerated step (the window moved) shows only what its own send queued.
+        reminder.deliveries = [
+            row
+            for row in queued.get(maintenance.EVENT.format(reminder.key), [])
+            if reminder.sent_at and row.created_at >= reminder.sent_at
+        ]
     return {
         "window": window,
         "modules": list(window.modules.all()),
         "phases": phases,
-        "reminders": list(window.reminders.all()),
+        "reminders": reminders,
+        "announcement_deliveries": queued.get(maintenance.ANNOUNCEMENT_EVENT, []),
+        "changes": maintenance.carried_changes(window),
+        "reschedule_form": forms.RescheduleForm(
+            initial={
+                "start": timezone.localtime(window.start),
+                "end": timezone.localtime(window.end),
+            }
+        ),
         "evidence": maintenance.evidence(window),
         "rollback": getattr(window, "rollback", None),
         "rollback_form": forms.RollbackForm(criteria=criteria),
@@ -237,6 +254,32 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
             maintenance.cancel_window(request.user, w.pk, reason) and f"{w.number} cancelled."
         ),
     )
+
+
+@login_required
+@require_POST
+def reschedule(request: HttpRequest, pk: int) -> HttpResponse:
+    form = forms.RescheduleForm(request.POST)
+
+    def action(window):
+        if not form.is_valid():
+            raise Refused(
+                "Give the new start and end: "
+                + " ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+                400,
+            )
+        data = form.cleaned_data
+        moved = maintenance.reschedule_window(
+            request.user,
+            window.pk,
+            data["start"],
+            data["end"],
+            reason=data["reason"],
+            emergency_reason=data["emergency_reason"] or None,
+        )
+        return f"{moved.number} moved: {moved.get_status_display().lower()}."
+
+    return _act(request, pk, action)
 
 
 @login_required

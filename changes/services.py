@@ -1121,6 +1121,44 @@ def approved_change_for(module_name: str, at: datetime | None = None) -> Change 
     )
 
 
+def in_progress_or_due(now: datetime, hours: int) -> list[Change]:
+    """Changes in progress, and booked ones whose window starts within `hours` of `now` (or
+    is under way): the handoff's "changes in progress or scheduled in the next 12 hours" (000
+    "Pre-Handoff Preparation")."""
+    return list(
+        Change.objects.filter(
+            Q(status=Status.IN_PROGRESS)
+            | Q(
+                status__in=[Status.APPROVED, Status.SCHEDULED],
+                scheduled_start__lt=now + timedelta(hours=hours),
+                scheduled_end__gt=now,
+            )
+        )
+        .prefetch_related("affected_modules")
+        .order_by("scheduled_start", "pk")
+    )
+
+
+def carried_by(start: datetime, end: datetime, modules) -> list[Change]:
+    """The changes a maintenance window [start, end) on `modules` carries: those on one of its
+    modules whose scheduled window (or, not yet scheduled, the proposed one) overlaps it,
+    leaving out drafts and rejected ones. Downtime changes are the ones it exists for; others
+    that share its time and modules are listed too, because they run during it."""
+    dated = Q(scheduled_start__isnull=False) & _overlaps(
+        "scheduled_start", "scheduled_end", start, end
+    )
+    proposed = Q(scheduled_start__isnull=True, planned_start__isnull=False) & _overlaps(
+        "planned_start", "planned_end", start, end
+    )
+    return list(
+        Change.objects.filter(dated | proposed, affected_modules__in=list(modules))
+        .exclude(status__in=[Status.DRAFT, Status.REJECTED])
+        .distinct()
+        .prefetch_related("affected_modules")
+        .order_by("-requires_downtime", "scheduled_start", "planned_start", "pk")
+    )
+
+
 def active_freeze(at: datetime | None = None, module_name: str | None = None) -> Freeze | None:
     """The change freeze in force at `at` (now), optionally for one module."""
     at = at or timezone.now()

@@ -82,3 +82,22 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
 @admin.register(Group)
 class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
     pass
+
+
+def _audit_axes_deletions() -> None:
+    """django-axes' lockout records: deleting an access attempt is how an administrator
+    unlocks an account, so it is audited like every other deletion (issue 12, data safety)."""
+    from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    for model, base in (
+        (AccessAttempt, AccessAttemptAdmin),
+        (AccessFailureLog, AccessFailureLogAdmin),
+        (AccessLog, AccessLogAdmin),
+    ):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+            admin.site.register(model, type(f"Audited{base.__name__}", (AuditedAdmin, base), {}))
+
+
+_audit_axes_deletions()

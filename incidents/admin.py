@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from console.admin import AuditedAdmin
+
 from .models import (
     ActionItem,
     Breach,
@@ -18,7 +20,7 @@ from .models import (
 
 
 @admin.register(SeverityPolicy)
-class SeverityPolicyAdmin(admin.ModelAdmin):
+class SeverityPolicyAdmin(AuditedAdmin):
     list_display = [
         "severity",
         "name",
@@ -34,18 +36,18 @@ class SeverityPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(EscalationStep)
-class EscalationStepAdmin(admin.ModelAdmin):
+class EscalationStepAdmin(AuditedAdmin):
     list_display = ["severity", "step", "after_minutes", "role"]
     list_filter = ["severity"]
 
 
 @admin.register(CommunicationTemplate)
-class CommunicationTemplateAdmin(admin.ModelAdmin):
+class CommunicationTemplateAdmin(AuditedAdmin):
     list_display = ["kind", "subject"]
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
+class NotificationChannelAdmin(AuditedAdmin):
     list_display = ["name", "kind", "target", "enabled"]
 
 
@@ -96,6 +98,8 @@ class IncidentAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
+    """The delivery record: kept (issue 12, data safety), never edited."""
+
     list_display = ["incident", "kind", "audience", "target", "state", "attempts", "created_at"]
     list_filter = ["kind", "state", "audience"]
 
@@ -103,6 +107,9 @@ class NotificationAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -113,12 +120,33 @@ class ActionItemInline(admin.TabularInline):
 
 @admin.register(Review)
 class ReviewAdmin(admin.ModelAdmin):
+    """A post-incident review is part of the incident's record: kept, never deleted here."""
+
     list_display = ["incident", "required", "due_on", "state"]
     inlines = [ActionItemInline]
 
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
 
-admin.site.register(Breach, list_display=["incident", "timer", "due_at", "recorded_at"])
-admin.site.register(WatchdogRun, list_display=["name", "at", "overdue_found", "refired"])
+
+@admin.register(Breach)
+class BreachAdmin(admin.ModelAdmin):
+    """History the clocks write (issue 12, data safety: kept)."""
+
+    list_display = ["incident", "timer", "due_at", "recorded_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WatchdogRun)
+class WatchdogRunAdmin(admin.ModelAdmin):
+    """History the watchdog writes (kept)."""
+
+    list_display = ["name", "at", "overdue_found", "refired"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -96,6 +96,8 @@ def _params(request) -> dict:
         params["scope"] = source.get("scope")
     if source.get("format"):
         params["format"] = source.get("format")
+    if source.get("reason", "").strip():
+        params["reason"] = source.get("reason").strip()[:500]
     if source.get("changes"):
         import json
 

@@ -79,6 +79,9 @@ class Action:
     target: str = ""  # what `target` names: source | cache | destination | ""
     disruptive: bool = False
     read_only: bool = False
+    # Irreversible (issue 12, data safety): refused without a reason, which the run and its
+    # audit entry keep.
+    needs_reason: bool = False
 
     def applies_to(self, module: Module) -> bool:
         return module.kind in self.kinds or "any" in self.kinds
@@ -475,7 +478,7 @@ ACTIONS: dict[str, Action] = {
             _dlq_pre(allow_all=True),
             lambda c: ("POST", "/admin/dlq/purge", _selection(c, allow_all=True)),
             _dlq_post("purged"),
-            disruptive=True,
+            disruptive=True, needs_reason=True,
         ),
     ]
 }  # fmt: skip
@@ -553,6 +556,8 @@ def run(by, key: str, module: Module, params: dict, idempotency_key: str, incide
         raise PermissionDenied(f"{action.title} needs {needed} or above.")
     if not idempotency_key or len(idempotency_key) > 80:
         raise Refused("A confirmation key is required (reload the page).", 400)
+    if action.needs_reason and not str(params.get("reason") or "").strip():
+        raise Refused(f"{action.title} cannot be undone: say why.", 400)
     existing = ActionRun.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing, None  # the same confirmation sent twice: the first run stands
@@ -626,6 +631,7 @@ def _finish(action: Action, record: ActionRun) -> None:
             "precheck": record.precheck.get("summary"),
             "postcheck": record.postcheck.get("summary"),
             "incident": record.incident.number if record.incident else None,
+            **({"reason": record.params["reason"]} if record.params.get("reason") else {}),
         },
     )
     if record.incident_id:

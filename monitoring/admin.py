@@ -213,6 +213,9 @@ class BackupRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(DrillType)
 class DrillTypeAdmin(AuditedAdmin):
@@ -241,6 +244,9 @@ class DrDrillAdmin(admin.ModelAdmin):
         return False
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

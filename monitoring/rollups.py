@@ -105,4 +105,12 @@ def prune(now: datetime | None = None) -> dict[str, int]:
         "1m": Rollup1m.objects.filter(ts__lt=now - ROLLUP_1M_RETENTION).delete()[0],
         "1h": Rollup1h.objects.filter(ts__lt=now - ROLLUP_1H_RETENTION).delete()[0],
     }
+    if any(deleted.values()):
+        # Retention is a deletion too (issue 12, data safety): what went is recorded; the
+        # coarser rollups are its archive until their own retention ends.
+        from console import audit
+
+        audit.record(
+            "metrics.prune", object_type="monitoring.sample", after={**deleted, "before": now}
+        )
     return deleted

@@ -3,6 +3,7 @@ handoffs are shown read-only: they change through the pages and the API, which c
 (overlaps, gaps, sign-off) and write the audit trail."""
 
 from django.contrib import admin
+from django.forms.models import model_to_dict
 
 from console import audit
 
@@ -33,8 +34,14 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def delete_model(self, request, obj):
-        audit.record("admin.delete", actor=request.user, obj=obj)
+        # The row as it was is kept in the audit entry (issue 12, data safety).
+        audit.record("admin.delete", actor=request.user, obj=obj, before=model_to_dict(obj))
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # "Delete selected" too: one audited deletion per row.
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,6 +1,7 @@
 """Live evidence shown next to a checklist item (000 "Daily Operations Checklist"), read from
 monitoring's models and helpers (never written): module statuses, circuit breakers, queue
-depths and DLQ sizes against their thresholds, throughput against baseline, quality score.
+depths and DLQ sizes against their thresholds, throughput against baseline, quality score,
+batch job results and schedules.
 
 Each function returns `{"level": ok|warning|critical|unknown, "lines": [{label, value, level}]}`;
 the tick stores it, so the record says what the operator saw when they ticked.
@@ -235,6 +236,107 @@ def oncall(now) -> dict:
     return _result(lines)
 
 
+def overnight_since(now):
+    """Where "overnight" starts: the previous day's end-of-day check (000 "Morning Health
+    Verification": "since the previous day's end-of-day verification"), at the start of the
+    End of Day checklist's window as the checklist data holds it; 24 hours back without it."""
+    from datetime import datetime
+
+    from .models import ChecklistTemplate
+
+    eod = ChecklistTemplate.objects.filter(key="end-of-day").first()
+    if eod is None:
+        return now - timedelta(hours=24)
+    local = timezone.localtime(now)
+    # Before today's end-of-day check the previous one was yesterday's (the morning's
+    # "previous evening"); once today's has begun, it is the previous one.
+    day = local.date() if local.time() >= eod.window_start else local.date() - timedelta(days=1)
+    start = datetime.combine(day, eod.window_start)
+    return timezone.make_aware(start, timezone.get_current_timezone())
+
+
+def jobs(now) -> dict:
+    """000 "Morning Health Verification": every overnight batch job ended with SUCCESS, within
+    its duration window and on time; failed, late and overrunning runs, and jobs suspended now,
+    are the ones to remediate. Runs come from monitoring's job history (JobRun)."""
+    from monitoring.models import Job, JobRun
+
+    since = overnight_since(now)
+    runs = list(
+        JobRun.objects.filter(scheduled_for__gte=since, scheduled_for__lte=now)
+        .select_related("job")
+        .order_by("scheduled_for", "pk")
+    )
+    lines = []
+    counts = {status: 0 for status in JobRun.Status.values}
+    for run in runs:
+        counts[run.status] += 1
+        job, at = run.job, f"{timezone.localtime(run.scheduled_for):%H:%M}"
+        label = f"{job.name} ({job.module}) {at}"
+        if run.status == JobRun.Status.FAILED:
+            lines.append(
+                {
+                    "label": label,
+                    "value": f"FAILED: {run.error or 'no reason given'}"[:200],
+                    "level": "critical",
+                }
+            )
+            continue
+        delay = run.start_delay_seconds
+        if run.late_alerted_at or (delay is not None and delay > job.start_grace_seconds):
+            late = f" by {delay / 60:.0f} min" if delay is not None else ""
+            lines.append({"label": label, "value": f"started late{late}", "level": "warning"})
+        if run.overrun_alerted_at or run.versus_expected == "over":
+            took = (
+                f"{run.duration_seconds / 60:.0f} min" if run.duration_seconds else "still running"
+            )
+            lines.append(
+                {
+                    "label": label,
+                    "value": f"overran: {took} (expected at most {job.expected_max_minutes:g} min)",
+                    "level": "warning",
+                }
+            )
+    for job in Job.objects.filter(status=Job.Status.SUSPENDED).order_by("name"):
+        lines.append(
+            {
+                "label": f"{job.name} ({job.module})",
+                "value": f"suspended: {job.status_reason or 'no reason given'}"[:200],
+                "level": "warning",
+            }
+        )
+    summary = (
+        f"{len(runs)} runs: {counts['success']} succeeded, {counts['failed']} failed, "
+        f"{counts['running'] + counts['pending']} in flight, {counts['skipped']} skipped"
+    )
+    lines.insert(
+        0,
+        {
+            "label": f"Since {timezone.localtime(since):%a %H:%M}",
+            "value": summary if runs else "no job ran",
+            "level": "ok" if runs else "unknown",
+        },
+    )
+    return _result(lines)
+
+
+def job_schedule(now) -> dict:
+    """000 "End of Day Procedures": every batch job scheduled for the night; a suspended job or
+    an active one without a next run will not run."""
+    from monitoring.models import Job
+
+    lines = []
+    for job in Job.objects.order_by("name"):
+        if job.status == Job.Status.SUSPENDED:
+            value, level = f"suspended: {job.status_reason or 'no reason given'}"[:200], "warning"
+        elif job.next_run_at is None:
+            value, level = "not scheduled", "warning"
+        else:
+            value, level = f"next {timezone.localtime(job.next_run_at):%a %H:%M}", "ok"
+        lines.append({"label": f"{job.name} ({job.module})", "value": value, "level": level})
+    return _result(lines, "No batch job defined")
+
+
 FUNCTIONS = {
     "modules": modules,
     "breakers": breakers,
@@ -247,6 +349,8 @@ FUNCTIONS = {
     "quality": quality,
     "incidents": incidents,
     "oncall": oncall,
+    "jobs": jobs,
+    "job_schedule": job_schedule,
 }
 
 

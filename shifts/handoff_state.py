@@ -4,9 +4,8 @@ Requirements": the shift log's open items).
 
 Each section is one function `(since, now) -> Section` listed in `SECTIONS`; the handoff stores
 what they returned when it was pre-filled (or refreshed), so a signed handoff keeps the state
-that was handed over. Adding a section (changes in progress or due in the next 12 hours,
-upcoming maintenance, jobs that failed during the shift) is one function plus one line in
-`SECTIONS`. Sections read other apps through their models and services and never write.
+that was handed over. Adding a section is one function plus one line in `SECTIONS`. Sections
+read other apps through their models and services and never write.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -116,6 +115,32 @@ def open_log_items(since: datetime, now: datetime) -> Section:
     return section
 
 
+def changes(since: datetime, now: datetime) -> Section:
+    """Changes in progress or scheduled in the next 12 hours (issue 7; 000 "Pre-Handoff
+    Preparation": recent changes)."""
+    from changes import services as change_services
+
+    section = Section(
+        "changes", "Changes", empty="No change in progress or scheduled in the next 12 hours."
+    )
+    for change in change_services.in_progress_or_due(now, hours=12):
+        modules = ", ".join(sorted(m.name for m in change.affected_modules.all())) or "no module"
+        window = (
+            f"{_when(change.scheduled_start)} to {_when(change.scheduled_end)}"
+            if change.scheduled_start
+            else "not scheduled"
+        )
+        section.items.append(
+            {
+                "text": f"{change.number} {change.get_status_display()}: {change.title}",
+                "detail": f"Modules: {modules}. Window: {window}."
+                + (" Needs downtime." if change.requires_downtime else ""),
+                "url": reverse("changes:detail", args=[change.number]),
+            }
+        )
+    return section
+
+
 def upcoming_maintenance(since: datetime, now: datetime) -> Section:
     """Maintenance running now or starting within the next 24 hours (000 "Pre-Handoff
     Preparation": upcoming maintenance)."""
@@ -172,6 +197,7 @@ def failed_jobs(since: datetime, now: datetime) -> Section:
 SECTIONS = [
     active_incidents,
     firing_alerts,
+    changes,
     failed_jobs,
     upcoming_maintenance,
     annotations,

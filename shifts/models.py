@@ -192,6 +192,8 @@ class Evidence(models.TextChoices):
     QUALITY = "quality", "Quality score"
     INCIDENTS = "incidents", "Active incidents"
     ONCALL = "oncall", "On call tonight"
+    JOBS = "jobs", "Batch job results since the previous evening"
+    JOB_SCHEDULE = "job_schedule", "Batch jobs scheduled"
 
 
 class ChecklistItem(models.Model):

@@ -51,6 +51,11 @@ class MaintenanceType(models.Model):
     approver_title = models.CharField(
         max_length=80, blank=True, help_text="The manual's name for the approver"
     )
+    # The manuals do not say whether moving an approved window needs a new approval; the
+    # console's default is that it does (the approver approved those times), editable here.
+    reschedule_resets_approval = models.BooleanField(
+        default=True, help_text="Moving an approved window sends it back for approval"
+    )
     scope = models.TextField(blank=True)
     availability_target = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=300, blank=True)

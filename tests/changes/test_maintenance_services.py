@@ -259,11 +259,22 @@ def test_start_and_end_hooks_are_noops_out_of_state(mpolicy, modules, opslead):
 
 
 # --- reminders --------------------------------------------------------------------------
+def _deliver(now=None):
+    """Run the notification delivery scan once (as the beat task does)."""
+    from incidents import notify
+
+    return [notify.deliver(pk, attempt) for pk, attempt in notify.claim_due(now)]
+
+
 def test_reminders_fire_once_at_their_due_times(mpolicy, modules, opslead, settings):
-    from incidents.models import NotificationChannel
+    from incidents.models import Notification, NotificationChannel
 
     NotificationChannel.objects.create(
         name="Stakeholders", kind="email", target="a@example.com, b@example.com"
+    )
+    # A channel kept to P1/P2 incidents does not take maintenance notices.
+    NotificationChannel.objects.create(
+        name="Majors", kind="email", target="major@example.com", severities=["P1", "P2"]
     )
     start = T0 + timedelta(days=8)
     made = window(opslead, [modules["gamma"]], start=start)
@@ -279,8 +290,22 @@ def test_reminders_fire_once_at_their_due_times(mpolicy, modules, opslead, setti
     with time_machine.travel(due["T-7d"], tick=False):
         assert maintenance.scan_reminders() == 1
         assert maintenance.scan_reminders() == 0
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["a@example.com", "b@example.com", "opslead@example.com"]
+        # Queued, not sent by the reminder itself: one row on the channel, and the owner's
+        # console message and email.
+        queued = Notification.objects.filter(event="maintenance T-7d", incident=None)
+        assert sorted(queued.values_list("kind", "target", "state")) == [
+            ("console", "opslead", "sent"),
+            ("email", "a@example.com, b@example.com", "pending"),
+            ("email", "opslead@example.com", "pending"),
+        ]
+        assert {row.link for row in queued} == {f"/maintenance/{made.pk}/"}
+        assert {row.audience for row in queued} == {"responders"}  # T-7d: internal teams
+        assert mail.outbox == []
+        assert _deliver() == ["sent", "sent"]
+    assert sorted(m.to for m in mail.outbox) == [
+        ["a@example.com", "b@example.com"],
+        ["opslead@example.com"],
+    ]
     assert mail.outbox[0].subject.startswith("[T-7d] MAINTENANCE NOTIFICATION")
     assert "System: Data Pipeline System" in mail.outbox[0].body
     sent = made.reminders.get(key="T-7d")
@@ -290,10 +315,49 @@ def test_reminders_fire_once_at_their_due_times(mpolicy, modules, opslead, setti
     made.refresh_from_db()
     assert made.announcement_sent_at is None  # T-7d is internal
     with time_machine.travel(due["T-1h"] + timedelta(minutes=5), tick=False):
-        assert maintenance.scan_reminders() == 3  # the scan was down: each sent once now
-    assert len(mail.outbox) == 4
+        assert maintenance.scan_reminders() == 3  # the scan was down: each queued once now
+        _deliver()
+    assert len(mail.outbox) == 8
+    assert not Notification.objects.filter(target="major@example.com").exists()
+    assert Notification.objects.get(event="maintenance T-3d", kind="email", user=None).audience == (
+        "stakeholders"
+    )
     made.refresh_from_db()
     assert made.announcement_sent_at is not None  # T-3d carried the announcement
+
+
+def test_reminder_delivery_failures_are_retried_and_recorded(mpolicy, modules, opslead):
+    """A hook that does not answer: the reminder is queued once, its delivery retried with
+    the notification machinery's backoff and bound, the failure recorded on the row."""
+    from incidents.models import Notification, NotificationChannel
+
+    # Nothing listens on port 9 of the loopback: the connection is refused at once.
+    NotificationChannel.objects.create(
+        name="Ops hook", kind="webhook", target="http://127.0.0.1:9/hook"
+    )
+    start = T0 + timedelta(days=8)
+    made = window(opslead, [modules["gamma"]], start=start)
+    due = start - timedelta(days=7)
+    with time_machine.travel(due, tick=False):
+        maintenance.scan_reminders()
+        assert "Ops hook" in made.reminders.get(key="T-7d").recipients
+        hook = Notification.objects.get(kind="webhook")
+        assert hook.payload["window"] == made.number and hook.payload["event"] == "maintenance T-7d"
+        assert hook.payload["modules"] == ["gamma"]
+        results = [r for r in _deliver() if r != "sent"]
+    assert results == ["retry"]
+    hook.refresh_from_db()
+    assert (
+        hook.state == "pending" and hook.attempts == 1 and "Connection refused" in hook.last_error
+    )
+    at = due
+    for _ in range(Notification.MAX_ATTEMPTS - 1):
+        at += timedelta(hours=1)
+        with time_machine.travel(at, tick=False):
+            _deliver()
+    hook.refresh_from_db()
+    assert hook.state == "failed" and hook.attempts == Notification.MAX_ATTEMPTS
+    assert made.reminders.get(key="T-7d").state == "sent"  # queued once, not re-queued
 
 
 def test_cancelling_skips_the_pending_reminders(mpolicy, modules, opslead):
@@ -318,7 +382,12 @@ def test_announcement_is_rendered_editable_then_frozen_once_sent(mpolicy, module
     assert "Impact: Deliveries delayed up to 10 minutes" in made.announcement
     assert "Actions: Rotate certificates" in made.announcement
     maintenance.edit_announcement(opslead, made.pk, "Gamma maintenance", "Edited text")
+    from incidents.models import Notification
+
     maintenance.send_announcement(opslead, made.pk)
+    queued = Notification.objects.filter(event="maintenance notice")
+    assert {(n.subject, n.body) for n in queued} == {("Gamma maintenance", "Edited text")}
+    _deliver()
     assert mail.outbox[-1].body == "Edited text"
     with pytest.raises(Refused, match="no longer change"):
         maintenance.edit_announcement(opslead, made.pk, "x", "y")

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core import mail
 
 from changes import maintenance
 from changes.models import MaintenanceWindow
@@ -134,7 +133,12 @@ def test_actions_on_the_window_page(client, mpolicy, modules, operator, opslead)
         {"subject": "Gamma maintenance Sunday", "body": "Deliveries pause 02:00-04:00 UTC."},
     )
     client.post(f"/maintenance/{made.pk}/announcement/send/")
-    assert mail.outbox[-1].subject == "Gamma maintenance Sunday"
+    from incidents.models import Notification
+
+    queued = Notification.objects.get(event="maintenance notice", kind="console")
+    assert queued.subject == "Gamma maintenance Sunday" and queued.user == operator  # the owner
+    html = client.get(f"/maintenance/{made.pk}/").content.decode()
+    assert 'id="announcement-deliveries"' in html
     item = made.checklist.get(phase="pre_48h", position=1)
     client.post(f"/maintenance/{made.pk}/checklist/{item.pk}/", {"done": "on", "note": "ok"})
     item.refresh_from_db()

@@ -125,9 +125,14 @@ def test_purge_needs_operations_lead_and_reports_what_was_purged(op, lead, sim, 
     entries = call("GET", sim.urls()["gamma"] + "/admin/dlq/entries?limit=3").json["entries"]
     ids = [e["id"] for e in entries]
     with pytest.raises(PermissionDenied, match="Operations Lead"):
-        run(op, "dlq_purge", gamma, entry_ids=ids)
-    assert run(lead, "dlq_purge", gamma, entry_ids=ids[:2]).postcheck["data"]["purged"] == 2
-    honest = run(lead, "dlq_purge", gamma, entry_ids=ids)  # two of three are already gone
+        run(op, "dlq_purge", gamma, entry_ids=ids, reason="Stale test data")
+    with pytest.raises(actions.Refused, match="cannot be undone: say why"):
+        run(lead, "dlq_purge", gamma, entry_ids=ids)
+    first = run(lead, "dlq_purge", gamma, entry_ids=ids[:2], reason="Stale test data")
+    assert first.postcheck["data"]["purged"] == 2
+    entry = AuditEntry.objects.get(action="action.dlq_purge", object_id=str(first.pk))
+    assert entry.after["reason"] == "Stale test data"
+    honest = run(lead, "dlq_purge", gamma, entry_ids=ids, reason="Rest of it")  # two gone
     assert honest.status == "succeeded"
     assert honest.postcheck["data"]["purged"] == 1
     assert honest.postcheck["data"]["not_found"] == ids[:2]

@@ -230,7 +230,15 @@ def test_handoff_is_prefilled_from_live_state(open_incident, operator, oncall):
     LogEntryFactory(author=operator, text="Watch the beta queue")
     handoff = services.start_handoff(operator, incoming=oncall)
     sections = {s["key"]: s for s in handoff.state}
-    assert list(sections) == ["incidents", "alerts", "jobs", "maintenance", "annotations", "log"]
+    assert list(sections) == [
+        "incidents",
+        "alerts",
+        "changes",
+        "jobs",
+        "maintenance",
+        "annotations",
+        "log",
+    ]
     item = sections["incidents"]["items"][0]
     assert open_incident.number in item["text"] and "Open" in item["text"]
     assert "restart the enrichment cache" in item["detail"]
@@ -254,6 +262,62 @@ def test_handoff_lists_maintenance_of_the_next_day(operator, oncall, opslead):
         handoff = services.refresh_state(operator, handoff.pk)
     items = {s["key"]: s for s in handoff.state}["maintenance"]["items"]
     assert len(items) == 1 and soon.number in items[0]["text"] and "gamma" in items[0]["text"]
+
+
+def _change(requester, number, status, start=None, hours=2, modules=(), **extra):
+    from django.utils import timezone
+
+    from changes.models import Change
+
+    now = timezone.now()
+    change = Change.objects.create(
+        number=number,
+        title=f"Change {number}",
+        status=status,
+        requester=requester,
+        risk="low",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=hours) if start else None,
+        created_at=now,
+        status_changed_at=now,
+        **extra,
+    )
+    change.affected_modules.set(modules)
+    return change
+
+
+def test_handoff_lists_changes_in_progress_or_due_in_twelve_hours(operator, oncall):
+    from django.utils import timezone
+
+    from monitoring.models import Module
+
+    beta = Module.objects.create(name="beta", kind="beta", base_url="http://127.0.0.1:1/b")
+    now = timezone.now()
+    _change(operator, "CHG-2026-0302-001", "in_progress", now - timedelta(hours=1), modules=[beta])
+    _change(
+        operator,
+        "CHG-2026-0302-002",
+        "scheduled",
+        now + timedelta(hours=11),
+        modules=[beta],
+        requires_downtime=True,
+    )
+    _change(operator, "CHG-2026-0302-003", "scheduled", now + timedelta(hours=13))  # beyond 12 h
+    _change(operator, "CHG-2026-0302-004", "completed", now - timedelta(hours=3))  # finished
+    _change(
+        operator, "CHG-2026-0302-005", "cab_review", now + timedelta(hours=2)
+    )  # not approved yet
+    handoff = services.start_handoff(operator, incoming=oncall)
+    items = {s["key"]: s for s in handoff.state}["changes"]["items"]
+    assert [i["text"].split()[0] for i in items] == ["CHG-2026-0302-001", "CHG-2026-0302-002"]
+    assert items[0]["text"] == "CHG-2026-0302-001 In Progress: Change CHG-2026-0302-001"
+    assert "Modules: beta." in items[1]["detail"] and "Needs downtime." in items[1]["detail"]
+    assert items[1]["url"] == "/changes/CHG-2026-0302-002/"
+    with time_machine.travel(now + timedelta(hours=2)):
+        # Two hours on, CHG-3 is within the 12 hours too.
+        handoff = services.refresh_state(operator, handoff.pk)
+    items = {s["key"]: s for s in handoff.state}["changes"]["items"]
+    assert "CHG-2026-0302-003" in [i["text"].split()[0] for i in items]
 
 
 def test_handoff_lists_jobs_that_failed_during_the_shift_and_suspended_ones(
