@@ -1231,3 +1231,57 @@ def weekly_figures(start: datetime) -> dict:
         "emergency_share": pct(len(emergency)),
         "by_risk": {r.label: sum(c.risk == r for c in finished) for r in Risk},
     }
+
+
+def weekly_report(end: datetime):
+    """The weekly change review as a report of the reports index (reports/registry.py): the
+    week (Monday to Sunday, as `/changes/weekly/` shows it) holding the instant before `end`,
+    so a mailing sent on Monday at midnight reports the week that just ended."""
+    from reports.registry import ReportData, Table
+
+    start = week_start(timezone.localtime(end - timedelta(seconds=1)).date())
+    figures = weekly_figures(start)
+
+    def rate(value) -> str:
+        return "—" if value is None else f"{value} %"
+
+    summary = [
+        ["Changes finished", figures["total"]],
+        ["Succeeded", figures["succeeded"]],
+        ["Success rate", rate(figures["success_rate"])],
+        ["Rolled back", figures["rolled_back"]],
+        ["Rollback rate", rate(figures["rollback_rate"])],
+        ["Failed", figures["failed"]],
+        ["Emergency changes", figures["emergency"]],
+        ["Emergency share", rate(figures["emergency_share"])],
+        ["Changes that caused incidents", len(figures["caused_incidents"])],
+    ]
+    rows = [
+        [
+            change.number,
+            change.title,
+            change.get_type_display(),
+            change.get_risk_display(),
+            change.get_status_display(),
+            timezone.localtime(change.finished_at).strftime("%a %d %b %H:%M"),
+            ", ".join(link.incident.number for link in change.incident_links.all()) or "—",
+        ]
+        for change in figures["changes"]
+    ]
+    return ReportData(
+        "Weekly change review",
+        figures["start"],
+        figures["end"],
+        tables=[
+            Table("Outcomes", ["Figure", "Value"], summary),
+            Table(
+                "Finished by risk", ["Risk", "Changes"], list(map(list, figures["by_risk"].items()))
+            ),
+            Table(
+                "Changes finished this week",
+                ["Change", "Title", "Type", "Risk", "Outcome", "Finished", "Incidents caused"],
+                rows,
+                note="" if rows else "No change finished this week.",
+            ),
+        ],
+    )
