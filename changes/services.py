@@ -993,6 +993,20 @@ def changes_before(incident) -> list[Change]:
     )
 
 
+def emergency_changes_for(incident, user=None) -> list[Change]:
+    """The emergency changes that remediated `incident` (001 "Emergency Change Process": they
+    are reviewed in the linked incident's review), oldest first; none for a user who may not
+    read changes."""
+    if user is not None and not can_view(user):
+        return []
+    return list(
+        Change.objects.filter(incident=incident, type=ChangeType.EMERGENCY)
+        .select_related("requester", "verbal_approver")
+        .prefetch_related("affected_modules")
+        .order_by("created_at", "pk")
+    )
+
+
 def incidents_after(change: Change) -> list:
     """Incidents opened on the change's modules while it was being implemented or within the
     policy's hours after it finished."""
