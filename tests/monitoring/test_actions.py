@@ -11,7 +11,7 @@ from monitoring.models import ActionRun, Module
 from tests.monitoring.jobs_support import step
 from tests.simulator.support import call
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("without_change_control")]
 
 
 @pytest.fixture
@@ -168,9 +168,13 @@ def test_one_run_in_flight_per_action_and_module(op, sim, modules):
 
 def test_precheck_hook_can_refuse(op, sim, modules, monkeypatch):
     monkeypatch.setattr(actions, "PRECHECK_HOOKS", [lambda action, ctx: "change freeze"])
-    record = run(op, "pause", modules["alpha"])
-    assert record.status == "refused" and "change freeze" in record.message
-    assert state(sim, "alpha") == "running"
+    # The guided page's pre-check shows the refusal; the run is refused before it starts.
+    _, check = actions.preview(op, "pause", modules["alpha"], {})
+    assert not check.ok and check.summary == "change freeze"
+    with pytest.raises(actions.Refused, match="change freeze") as refused:
+        run(op, "pause", modules["alpha"])
+    assert refused.value.code == 409
+    assert not ActionRun.objects.exists() and state(sim, "alpha") == "running"
 
 
 def test_action_from_an_incident_is_on_its_timeline(op, sim, modules, roles):
