@@ -7,6 +7,14 @@ class ChangesConfig(AppConfig):
 
     def ready(self):
         from console import live
+        from monitoring import actions
+
+        from .action_control import check
+
+        # Change control on disruptive runbook actions (issue 10 item 4); once, however
+        # often ready() runs (tests may call it again).
+        if check not in actions.PRECHECK_HOOKS:
+            actions.PRECHECK_HOOKS.append(check)
 
         live.register_topic("change", _may_watch)
         live.register_topic("changes", lambda user, key: not key and _may_view(user))

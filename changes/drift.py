@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from console import audit, live
 from monitoring.alerting import fingerprint
-from monitoring.models import Module
+from monitoring.models import Alert, Module
 from monitoring.promql import Matcher, Selector
 from monitoring.store import DbSource
 
@@ -140,7 +140,10 @@ def raise_drift_alert(module: Module, old: str, new: str, checksum: str, now: da
                 "ends_at": None,
                 "fingerprint": key,
             }
-        ]
+        ],
+        # The console found the drift itself (its metrics scan), as for capacity and backup
+        # alerts; `alertmanager` would claim a Prometheus sent it.
+        source=Alert.Source.CONSOLE,
     )
     return key
 
@@ -163,4 +166,4 @@ def resolve_drift_alerts(module: Module, now: datetime) -> int:
          "starts_at": now, "ends_at": now, "fingerprint": key}
         for key in keys
     ]  # fmt: skip
-    return intake.apply(items)["resolved"]
+    return intake.apply(items, source=Alert.Source.CONSOLE)["resolved"]

@@ -152,6 +152,80 @@ def changed(change: Change) -> None:
     live.publish("changes", "change.updated", pk=change.pk)
 
 
+# --- notifications ----------------------------------------------------------------------
+# Who hears of a move (issue 8): the holders of the role a change now waits for, and the
+# requester once it is decided. Queued after commit, so a refused or rolled-back move tells
+# no one; the same Notification rows as incidents' (console inbox, and email with an address).
+NOTIFY_EVENTS = {
+    Status.SUBMITTED: "review_requested",
+    Status.CAB_REVIEW: "approval_requested",
+    Status.APPROVED: "approved",
+    Status.REJECTED: "rejected",
+}
+
+
+def _announce(change: Change, by) -> None:
+    """Schedule the notifications of the status the change has just reached (after commit)."""
+    if change.status not in NOTIFY_EVENTS:
+        return
+    pk, status, by_pk = change.pk, change.status, getattr(by, "pk", None)
+    transaction.on_commit(lambda: notify_status(pk, status, by_pk))
+
+
+def awaiting_whom(change: Change) -> list[str]:
+    """The roles whose holders the change now waits for (its policy, as data)."""
+    if change.status == Status.SUBMITTED:
+        return [ChangePolicy.current().reviewer_role]
+    if change.status == Status.CAB_REVIEW:
+        level = approval_level(change)
+        return [level.approver_role] + ([roles.CAB] if level.cab != ApprovalLevel.Cab.NONE else [])
+    return []
+
+
+def notify_status(pk: int, status: str, by_pk: int | None = None) -> int:
+    """Queue the messages for `status` if the change is still there; returns how many users
+    were told. Nobody is told of their own change's review, nor of a decision they made."""
+    from incidents import notify
+    from incidents.models import Notification
+
+    change = Change.objects.select_related("requester").filter(pk=pk).first()
+    if change is None or change.status != status:
+        return 0  # moved on meanwhile: the later move announces itself
+    link = reverse("changes:detail", args=[change.number])
+    modules = ", ".join(m.name for m in change.affected_modules.all()) or "no module"
+    facts = (
+        f"{change.title}\n{change.get_type_display()} change, risk "
+        f"{change.get_risk_display()}, on {modules}; requested by "
+        f"{change.requester.get_username()}.\n{link}"
+    )
+    if status in (Status.SUBMITTED, Status.CAB_REVIEW):
+        wanted = awaiting_whom(change)
+        users = {u.pk: u for role in wanted for u in notify.role_members(role)}
+        users.pop(change.requester_id, None)  # separation of duties: not theirs to decide
+        what = "technical review" if status == Status.SUBMITTED else "approval"
+        subject = f"{change.number} awaits {what} ({' / '.join(wanted)})"
+        recipients = sorted(users.values(), key=lambda u: u.get_username())
+        body = facts
+    else:
+        if change.requester_id == by_pk:
+            return 0
+        kinds = [ChangeEvent.Kind.APPROVAL, ChangeEvent.Kind.VOTE, ChangeEvent.Kind.REVIEW]
+        last = change.events.filter(kind__in=kinds).last()
+        subject = f"{change.number} {change.get_status_display().lower()}: {change.title}"
+        body = facts + (f"\n\nLast decision: {last.actor_name}: {last.text}" if last else "")
+        recipients = [change.requester]
+    rows = notify.queue_users(
+        None,
+        recipients,
+        NOTIFY_EVENTS[status],
+        subject[:300],
+        body,
+        Notification.Audience.CHANGES,
+        link=link,
+    )
+    return len({row.user_id for row in rows})
+
+
 def _lock(pk: int) -> Change:
     try:
         return Change.objects.select_for_update().get(pk=pk)
@@ -335,6 +409,7 @@ def submit(by, pk: int) -> Change:
             change.move_to(
                 Status.APPROVED, by, f"Pre-approved standard change ({change.template})."
             )
+        _announce(change, by)
         changed(change)
     return change
 
@@ -384,6 +459,7 @@ def review(by, pk: int, *, passed: bool = True, comment: str = "") -> Change:
             "change.reviewed", actor=by, obj=change, after={"passed": passed, "comment": comment}
         )
         change.move_to(Status.CAB_REVIEW if passed else Status.REJECTED, by)
+        _announce(change, by)
         changed(change)
     return change
 
@@ -483,6 +559,8 @@ def decide(by, pk: int, decision: str, comment: str = "") -> Change:
             change.move_to(Status.REJECTED, by, "Rejected by the approvers.")
         elif state["approved"]:
             change.move_to(Status.APPROVED, by, "All required approvals recorded.")
+        if change.status != Status.CAB_REVIEW:
+            _announce(change, by)
         _ = approval
         changed(change)
     return change
@@ -993,6 +1071,20 @@ def changes_before(incident) -> list[Change]:
     )
 
 
+def emergency_changes_for(incident, user=None) -> list[Change]:
+    """The emergency changes that remediated `incident` (001 "Emergency Change Process": they
+    are reviewed in the linked incident's review), oldest first; none for a user who may not
+    read changes."""
+    if user is not None and not can_view(user):
+        return []
+    return list(
+        Change.objects.filter(incident=incident, type=ChangeType.EMERGENCY)
+        .select_related("requester", "verbal_approver")
+        .prefetch_related("affected_modules")
+        .order_by("created_at", "pk")
+    )
+
+
 def incidents_after(change: Change) -> list:
     """Incidents opened on the change's modules while it was being implemented or within the
     policy's hours after it finished."""
@@ -1269,3 +1361,57 @@ def weekly_figures(start: datetime) -> dict:
         "emergency_share": pct(len(emergency)),
         "by_risk": {r.label: sum(c.risk == r for c in finished) for r in Risk},
     }
+
+
+def weekly_report(end: datetime):
+    """The weekly change review as a report of the reports index (reports/registry.py): the
+    week (Monday to Sunday, as `/changes/weekly/` shows it) holding the instant before `end`,
+    so a mailing sent on Monday at midnight reports the week that just ended."""
+    from reports.registry import ReportData, Table
+
+    start = week_start(timezone.localtime(end - timedelta(seconds=1)).date())
+    figures = weekly_figures(start)
+
+    def rate(value) -> str:
+        return "—" if value is None else f"{value} %"
+
+    summary = [
+        ["Changes finished", figures["total"]],
+        ["Succeeded", figures["succeeded"]],
+        ["Success rate", rate(figures["success_rate"])],
+        ["Rolled back", figures["rolled_back"]],
+        ["Rollback rate", rate(figures["rollback_rate"])],
+        ["Failed", figures["failed"]],
+        ["Emergency changes", figures["emergency"]],
+        ["Emergency share", rate(figures["emergency_share"])],
+        ["Changes that caused incidents", len(figures["caused_incidents"])],
+    ]
+    rows = [
+        [
+            change.number,
+            change.title,
+            change.get_type_display(),
+            change.get_risk_display(),
+            change.get_status_display(),
+            timezone.localtime(change.finished_at).strftime("%a %d %b %H:%M"),
+            ", ".join(link.incident.number for link in change.incident_links.all()) or "—",
+        ]
+        for change in figures["changes"]
+    ]
+    return ReportData(
+        "Weekly change review",
+        figures["start"],
+        figures["end"],
+        tables=[
+            Table("Outcomes", ["Figure", "Value"], summary),
+            Table(
+                "Finished by risk", ["Risk", "Changes"], list(map(list, figures["by_risk"].items()))
+            ),
+            Table(
+                "Changes finished this week",
+                ["Change", "Title", "Type", "Risk", "Outcome", "Finished", "Incidents caused"],
+                rows,
+                note="" if rows else "No change finished this week.",
+            ),
+        ],
+    )

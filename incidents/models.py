@@ -626,6 +626,7 @@ class Notification(models.Model):
         RESPONDERS = "responders", "Responders"
         ALERTS = "alerts", "Alert receiver"
         SILENCE = "silence", "Silence author"
+        CHANGES = "changes", "Change approvers and requester"
 
     # Empty for messages that belong to no incident: an alert group's notification (issue 6,
     # `alert_group`) or a silence about to expire; `link` then says where the inbox points.

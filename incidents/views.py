@@ -334,6 +334,13 @@ def _prefill(incident: Incident) -> str:
     return "\n".join(lines)
 
 
+def _emergency_changes(request: HttpRequest, incident: Incident) -> list:
+    # Emergency changes are reviewed in their incident's review (001); changes owns the query.
+    from changes.services import emergency_changes_for
+
+    return emergency_changes_for(incident, request.user)
+
+
 @login_required
 def review(request: HttpRequest, number: str) -> HttpResponse:
     incident = _get(request, number)
@@ -362,6 +369,7 @@ def review(request: HttpRequest, number: str) -> HttpResponse:
     context = {
         "incident": incident,
         "review": review,
+        "emergency_changes": _emergency_changes(request, incident),
         "form": form,
         "item_form": forms.ActionItemForm(),
         "can_act": can_act,
@@ -379,6 +387,7 @@ def review_report(request: HttpRequest, number: str) -> HttpResponse:
     context = {
         "incident": incident,
         "review": review,
+        "emergency_changes": _emergency_changes(request, incident),
         "escalations": incident.escalations.all(),
         "breaches": incident.breaches.all(),
     }

@@ -61,6 +61,11 @@ class Context:
     def target(self) -> str:
         return str(self.params.get("target", ""))
 
+    @property
+    def change_id(self) -> str:
+        """The change (CHG-…) the action is run under, if one is given (change control)."""
+        return str(self.params.get("change", "")).strip().upper()
+
     def get(self, path: str) -> Answer:
         return call(self.module, "GET", path)
 
@@ -89,8 +94,9 @@ class Action:
 
 # Pre-check hooks every action passes: each takes (action, context) and returns a refusal
 # message or None. Change control (issue 10 item 4: a freeze, or a production module outside
-# a maintenance window, needs an approved or emergency change) is one more entry here:
-# `actions.PRECHECK_HOOKS.append(changes.services.action_allowed)` in that app's ready().
+# a maintenance window, needs an approved or emergency change) is one entry here:
+# changes.action_control.check, appended in that app's ready(). The guided page shows a
+# refusal with the pre-check; `run` refuses with it (409) before anything is sent.
 PRECHECK_HOOKS: list[Callable[[Action, Context], str | None]] = []
 
 
@@ -525,15 +531,20 @@ def preview(by, key: str, module: Module, params: dict) -> tuple[Action, Check]:
     return action, _precheck(action, ctx)
 
 
-def _precheck(action: Action, ctx: Context) -> Check:
+def _precheck(action: Action, ctx: Context, hooks: bool = True) -> Check:
     check = action.precheck(ctx)
-    if not check.ok:
+    if not check.ok or not hooks:
         return check
+    refusal = _hook_refusal(action, ctx)
+    return Check(False, refusal, check.data) if refusal else check
+
+
+def _hook_refusal(action: Action, ctx: Context) -> str | None:
     for hook in PRECHECK_HOOKS:
         refusal = hook(action, ctx)
         if refusal:
-            return Check(False, refusal, check.data)
-    return check
+            return refusal
+    return None
 
 
 def new_key() -> str:
@@ -562,6 +573,10 @@ def run(by, key: str, module: Module, params: dict, idempotency_key: str, incide
     if existing is not None:
         return existing, None  # the same confirmation sent twice: the first run stands
     ctx = Context(module, params, by, incident)
+    # The hooks are policy (change control), not the module's state: a refusal is the
+    # caller's to fix (link a change), answered like a permission refusal, before any run.
+    if refusal := _hook_refusal(action, ctx):
+        raise Refused(refusal, 409)
     try:
         with transaction.atomic():
             record = ActionRun.objects.create(
@@ -586,7 +601,7 @@ def run(by, key: str, module: Module, params: dict, idempotency_key: str, incide
         raise Refused(f"{action.title} on {module} is already running{who}.") from None
     answer = None
     try:
-        pre = _precheck(action, ctx)
+        pre = _precheck(action, ctx, hooks=False)
         record.precheck = {"ok": pre.ok, "summary": pre.summary, "data": pre.data}
         if not pre.ok and pre.data.get("module_error"):
             _record(record, ActionRun.Status.FAILED, f"Pre-check: {pre.summary}")
@@ -632,6 +647,7 @@ def _finish(action: Action, record: ActionRun) -> None:
             "postcheck": record.postcheck.get("summary"),
             "incident": record.incident.number if record.incident else None,
             **({"reason": record.params["reason"]} if record.params.get("reason") else {}),
+            "change": record.params.get("change") or None,
         },
     )
     if record.incident_id:
@@ -645,8 +661,9 @@ def _note_on_incident(action: Action, record: ActionRun) -> None:
     from incidents.models import TimelineEntry
 
     target = f" ({record.target})" if record.target else ""
+    change = f" under {record.params['change']}" if record.params.get("change") else ""
     text = (
-        f"Runbook action {action.title}{target} on {record.module}: "
+        f"Runbook action {action.title}{target} on {record.module}{change}: "
         f"{record.get_status_display()}. {record.message}"
     )
     try:

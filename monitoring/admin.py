@@ -259,7 +259,15 @@ class JobAdmin(AuditedAdmin):
     """The catalogue is data (000 "Batch Processing Schedules"); suspend and resume go
     through the Jobs page so that the module is told and the reason recorded."""
 
-    list_display = ["name", "module", "schedule_text", "cron", "status", "next_run_at"]
+    list_display = [
+        "name",
+        "module",
+        "schedule_text",
+        "cron",
+        "status",
+        "next_run_at",
+        "backup_class",
+    ]
     list_filter = ["module", "cadence", "status"]
     search_fields = ["name", "description"]
     readonly_fields = [

@@ -310,6 +310,34 @@ def _finish(run: JobRun, status: str, now: datetime, error: str = "", **fields) 
         raise_alert(FAILED_ALERT, job, f"{job.name} on {job.module} failed: {run.error}", now)
     elif status == JobRun.Status.SUCCESS:
         resolve_alert(FAILED_ALERT, job, now)
+    if job.backup_class and status in BACKUP_STATUS:
+        _report_backup(job, run, BACKUP_STATUS[status])
+
+
+# A finished run of a backup job is a backup run of its class (issue 11); other endings (a
+# skipped run) took no backup and report nothing.
+BACKUP_STATUS = {JobRun.Status.SUCCESS: "succeeded", JobRun.Status.FAILED: "failed"}
+
+
+def _report_backup(job: Job, run: JobRun, status: str) -> None:
+    """Record the run with monitoring.backups (same transaction as the run's end: both or
+    neither). A mapping to a class that no longer exists is logged, never fatal to the run."""
+    from . import backups
+
+    # A run the module refused never started: it counts as a failed backup at that moment.
+    started = run.started_at or run.finished_at
+    detail = f"batch job {job.name} run {run.pk}" + (f": {run.error}" if run.error else "")
+    try:
+        backups.record_run(
+            job.backup_class,
+            status=status,
+            started_at=started,
+            finished_at=max(run.finished_at, started),
+            kind=job.backup_kind or "backup",
+            detail=detail,
+        )
+    except backups.BackupError as exc:
+        log.warning("job %s: backup not recorded: %s", job.name, exc)
 
 
 # --- checking running runs ---------------------------------------------------------------------

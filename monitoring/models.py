@@ -791,6 +791,18 @@ class Job(models.Model):
     last_run = models.ForeignKey(
         "JobRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # A backup job reports each finished run to its backup class (issue 11: backups reported
+    # "through the jobs of the pipeline"). A key, not a foreign key, like `module`: the job
+    # catalogue and the backup classes are seeded from separate fixtures.
+    backup_class = models.SlugField(
+        max_length=60, blank=True, help_text="Key of the backup class its runs report to"
+    )
+    backup_kind = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=BackupRun.Kind.choices,
+        help_text="What its runs are for that class (blank: backup)",
+    )
 
     class Meta:
         ordering = ["name"]

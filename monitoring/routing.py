@@ -250,7 +250,7 @@ def flush(group: AlertGroup, now: datetime) -> Flush:
     4. Due again `group_interval` later while members remain; otherwise idle.
     """
     node = node_for(group.route_id)
-    members = list(group.members.select_related("alert"))
+    members = list(group.members.select_related("alert__incident"))
     alerts = annotate([m.alert for m in members], now)
     firing = {a.fingerprint: a for a in alerts if a.state == AlertState.FIRING and not _muted(a)}
     muted = {a.fingerprint for a in alerts if a.state == AlertState.FIRING and _muted(a)}
@@ -294,6 +294,38 @@ def flush(group: AlertGroup, now: datetime) -> Flush:
     return Flush(firing_list, tell_resolved, send)
 
 
+def paged_by_incident(alerts: list[Alert]) -> bool:
+    """Whether every alert of a flush belongs to an incident whose escalation has engaged the
+    On-call Engineer role (issue 6: a critical or high alert paged the on-call twice).
+
+    An operator wants one page per problem. The incident's page is the one kept: it comes
+    first (the incident opens when the alert fires, the route waits group_wait), it is the one
+    that is acknowledged and escalates further when nobody answers, and its incident page
+    shows the alert with a link to it. So the route does not page the on-call about alerts
+    already covered that way (nor about their resolution: the incident's timeline records
+    it); its other targets (chat, email) are still told, and the message names the incident.
+    An alert with no such incident — none opened (below the policy's severity, set-up gap),
+    or its incident closed while it still fires — still pages through its route.
+    """
+    from console import roles
+    from incidents.models import Escalation, Status
+
+    if not alerts or any(a.incident_id is None for a in alerts):
+        return False
+    ids = {a.incident_id for a in alerts}
+    paged = set(
+        Escalation.objects.filter(incident_id__in=ids, role=roles.ONCALL).values_list(
+            "incident_id", flat=True
+        )
+    )
+    closed = {Status.RESOLVED, Status.CLOSED}
+    return all(
+        a.incident_id in paged
+        and (a.state == AlertState.RESOLVED or a.incident.status not in closed)
+        for a in alerts
+    )
+
+
 def _muted(alert: Alert) -> bool:
     return bool(alert.silenced_by) or alert.inhibited
 
@@ -320,7 +352,11 @@ def _alert_line(alert: Alert) -> str:
     end = (
         f", resolved {timezone.localtime(alert.resolved_at):%H:%M:%S}" if alert.resolved_at else ""
     )
-    return f"- {alert.name}: {summary} [{_labels_text(alert.labels)}] since {since}{end}"
+    line = f"- {alert.name}: {summary} [{_labels_text(alert.labels)}] since {since}{end}"
+    if alert.incident_id:  # the incident's page and this message point at each other
+        number = alert.incident.number
+        line += f" — incident {number} {reverse('incidents:detail', args=[number])}"
+    return line
 
 
 def message(
@@ -387,7 +423,8 @@ def _notify(
     }
     audience = Notification.Audience.ALERTS
     rows = []
-    if receiver.page_oncall:
+    covered = receiver.page_oncall and paged_by_incident(firing + resolved)
+    if receiver.page_oncall and not covered:
         users = notify.role_members(roles.ONCALL)
         rows += notify.queue_users(None, users, event, subject, body, audience, **extra)
     channels = receiver.channels.filter(enabled=True).order_by("pk")
@@ -400,6 +437,8 @@ def _notify(
             "firing": [a.fingerprint for a in firing],
             "resolved": [a.fingerprint for a in resolved],
             "deliveries": len(rows),
+            # The on-call page left to the incident's escalation (see paged_by_incident).
+            "oncall_paged_by_incident": covered,
         },
     )
     live.publish("alerts", "alerts.changed")

@@ -67,6 +67,16 @@ REPORTS: list[Report] = [
         source="002, Weekly Performance Summary",
     ),
     Report(
+        "weekly-change-review",
+        "Weekly change review",
+        "Changes finished this week (Monday to Sunday; mailed on Monday at midnight: the week "
+        "that ended): success rate, rollback frequency, emergency share and the changes that "
+        "caused incidents. The changes pages show any week, with charts.",
+        "changes.services.weekly_report",
+        permission="changes.view_change",
+        source='001 "Weekly Change Review"',
+    ),
+    Report(
         "monthly-capacity",
         "Monthly capacity review",
         "001's Monthly Review Checklist, each item answered from the stored history.",

@@ -53,6 +53,8 @@ def test_version_change_without_a_change_in_progress_raises_a_drift_alert(beta):
     assert row.version == "2" and row.drift
     alert = Alert.objects.get(name="ConfigDrift")
     assert alert.state == AlertState.FIRING
+    # The console's own scan found it: not claimed as sent by an Alertmanager.
+    assert alert.source == Alert.Source.CONSOLE
     assert alert.labels["module"] == "beta" and alert.labels["version"] == "2"
     assert alert.fingerprint == row.alert_fingerprint
     # The same version again: nothing new.

@@ -108,6 +108,10 @@ def check_dlq_purge(client, w):
     assert api.status_code == 400 and "say why" in api.json()["detail"]
     assert not ActionRun.objects.filter(action="dlq_purge").exists()
     assert audited("action.dlq_purge") == []
+    # Change control (changes.action_control) is not what this checks: as a staging module,
+    # gamma may be purged without a linked change.
+    gamma.labels = {**(gamma.labels or {}), "environment": "staging"}
+    gamma.save(update_fields=["labels"])
     record, _ = actions.run(
         lead, "dlq_purge", gamma, {"scope": "all", "reason": "Test data"}, actions.new_key()
     )

@@ -4,7 +4,13 @@ from monitoring.services import forget_baselines
 from monitoring.store import forget_series_cache
 
 # The real simulator and the job catalogue for the job and action tests (issue 10).
-from tests.monitoring.jobs_support import action_roles, catalogue, modules, sim  # noqa: F401
+from tests.monitoring.jobs_support import (  # noqa: F401
+    action_roles,
+    catalogue,
+    modules,
+    sim,
+    without_change_control,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -47,6 +47,14 @@ def action_roles(db):
     actions.load_roles_table(json.loads((FIXTURES / "actions.json").read_text())["roles"])
 
 
+@pytest.fixture
+def without_change_control(monkeypatch):
+    """For tests of the action runner itself: the simulator's modules are production modules
+    with no maintenance window, so change control (a PRECHECK_HOOKS entry) would refuse every
+    disruptive action; it is tested on its own in tests/changes/test_action_control.py."""
+    monkeypatch.setattr(actions, "PRECHECK_HOOKS", [])
+
+
 def step(sim, seconds: float, dt: float = 0.25) -> None:
     for _ in range(int(seconds / dt)):
         sim.pipeline.step(dt)

@@ -12,7 +12,7 @@ from monitoring.models import ActionRun, Module
 from tests.monitoring.jobs_support import step
 from tests.simulator.support import call
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("without_change_control")]
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_purge_needs_operations_lead_and_reports_what_was_purged(op, lead, sim, 
     ids = [e["id"] for e in entries]
     with pytest.raises(PermissionDenied, match="Operations Lead"):
         run(op, "dlq_purge", gamma, entry_ids=ids, reason="Stale test data")
-    with pytest.raises(actions.Refused, match="cannot be undone: say why"):
+    with pytest.raises(Refused, match="cannot be undone: say why"):
         run(lead, "dlq_purge", gamma, entry_ids=ids)
     first = run(lead, "dlq_purge", gamma, entry_ids=ids[:2], reason="Stale test data")
     assert first.postcheck["data"]["purged"] == 2
@@ -174,9 +174,13 @@ def test_one_run_in_flight_per_action_and_module(op, sim, modules):
 
 def test_precheck_hook_can_refuse(op, sim, modules, monkeypatch):
     monkeypatch.setattr(actions, "PRECHECK_HOOKS", [lambda action, ctx: "change freeze"])
-    record = run(op, "pause", modules["alpha"])
-    assert record.status == "refused" and "change freeze" in record.message
-    assert state(sim, "alpha") == "running"
+    # The guided page's pre-check shows the refusal; the run is refused before it starts.
+    _, check = actions.preview(op, "pause", modules["alpha"], {})
+    assert not check.ok and check.summary == "change freeze"
+    with pytest.raises(Refused, match="change freeze") as refused:
+        run(op, "pause", modules["alpha"])
+    assert refused.value.code == 409
+    assert not ActionRun.objects.exists() and state(sim, "alpha") == "running"
 
 
 def test_action_from_an_incident_is_on_its_timeline(op, sim, modules, roles):

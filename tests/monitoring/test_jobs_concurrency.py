@@ -12,7 +12,11 @@ from console.errors import Refused
 from monitoring import actions, jobs
 from monitoring.models import ActionRun, Job, JobRun
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("without_change_control"),
+]
 
 
 def _together(fn, n=4):

@@ -8,7 +8,7 @@ from console.models import AuditEntry
 from monitoring import actions, jobs
 from monitoring.models import ActionRun, Job, JobRun
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("without_change_control")]
 
 
 def _pages(catalogue_names=("alpha_source_sync",)):
