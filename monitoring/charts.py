@@ -286,10 +286,6 @@ class Panel:
         return names
 
 
-def _q(expr: str, **kw) -> Query:
-    return Query(expr, **kw)
-
-
 def _quantiles(metric: str, by: str = "", scale: float = 1000.0, rng: str = "$w", **kw):
     group = f"le, {by}" if by else "le"
     fn = "increase" if rng == "$range" else "rate"
@@ -304,390 +300,240 @@ def _quantiles(metric: str, by: str = "", scale: float = 1000.0, rng: str = "$w"
     )
 
 
-# 001 "Dashboard Configuration": System Overview and one dashboard per module.
-PANELS: dict[str, Panel] = {
-    p.key: p
-    for p in (
-        # --- System Overview
-        Panel(
-            "pipeline-throughput",
-            "End-to-end throughput",
-            "timeseries",
-            (
-                _q("sum(rate(gamma_records_delivered_total[$w]))", name="delivered"),
-                _q("sum(rate(alpha_records_ingested_total[$w]))", name="ingested", style="dash"),
-            ),
-            unit="rec/s",
-            description="Records per second through the whole pipeline (ingested → delivered).",
-            bands=(Band("system-overall-throughput"),),
-            baseline=True,
-        ),
-        Panel(
-            "pipeline-latency",
-            "End-to-end latency",
-            "timeseries",
-            _quantiles("pipeline_end_to_end_latency_seconds"),
-            unit="ms",
-            description="Ingestion to acknowledged delivery, P50 / P95 / P99.",
-            bands=(Band("system-e2e-latency-p99"),),
-        ),
-        Panel(
-            "pipeline-errors",
-            "Error rate by module",
-            "timeseries",
-            (
-                _q(
-                    "(sum by (module) (rate(alpha_parse_errors_total[$w]))"
-                    " + sum by (module) (rate(alpha_validation_failures_total[$w]))) * 60",
-                    name="{module}",
-                    style="stack",
-                ),
-                _q(
-                    "sum by (module) (rate(beta_transform_errors_total[$w])) * 60",
-                    name="{module}",
-                    style="stack",
-                ),
-                _q(
-                    "sum by (module) (rate(gamma_delivery_failures_total[$w])) * 60",
-                    name="{module}",
-                    style="stack",
-                ),
-            ),
-            unit="errors/min",
-            description="Parse and validation errors (Alpha), transform errors (Beta), "
-            "delivery failures (Gamma).",
-            # 001, System Overview Dashboard, "Error Rate Overview": warning 10/min, critical 100.
-            lines=(Line(10, "warning", "10/min"), Line(100, "critical", "100/min")),
-        ),
-        Panel(
-            "queue-depths",
-            "Queue depths",
-            "queues",
-            (
-                _q("sum by (module) (alpha_buffer_depth)", name="{module} input buffer"),
-                _q("sum by (module) (alpha_buffer_capacity)", name="{module} input buffer"),
-                _q("sum by (module) (beta_queue_depth)", name="{module} transform queue"),
-                _q("sum by (module) (beta_queue_capacity)", name="{module} transform queue"),
-                _q("sum by (module) (gamma_delivery_queue_depth)", name="{module} delivery queue"),
-                _q(
-                    "sum by (module) (gamma_delivery_queue_capacity)",
-                    name="{module} delivery queue",
-                ),
-                _q("sum by (module) (gamma_dlq_size)", name="{module} dead letter queue"),
-                _q("sum by (module) (gamma_dlq_capacity)", name="{module} dead letter queue"),
-            ),
-            unit="% of capacity",
-            description="Current depth against capacity.",
-            # 001, System Overview Dashboard, "Queue Depths": warning 60 %, critical 80 %.
-            lines=(Line(60, "warning", "60%", "x"), Line(80, "critical", "80%", "x")),
-        ),
-        # --- Module Alpha
-        Panel(
-            "alpha-ingestion",
-            "Ingestion rate by source",
-            "timeseries",
-            (
-                _q("sum by (source) (rate(alpha_records_ingested_total[$w]))", name="{source}"),
-                _q("sum(rate(alpha_records_ingested_total[$w]))", name="total", style="dash"),
-            ),
-            unit="rec/s",
-            description="Records per second per source adapter.",
-            bands=(Band("alpha-ingestion-rate"),),
-        ),
-        Panel(
-            "alpha-parse",
-            "Parse metrics",
-            "timeseries",
-            (
-                _q(
-                    "(1 - sum(rate(alpha_parse_errors_total[$w]))"
-                    " / sum(rate(alpha_records_ingested_total[$w]))) * 100",
-                    name="success rate",
-                ),
-                *_quantiles("alpha_parse_duration_seconds", axis="y2"),
-                _q(
-                    "sum(rate(alpha_parse_duration_seconds_sum[$w]))"
-                    " / sum(rate(alpha_parse_duration_seconds_count[$w]))",
-                    name="average",
-                    scale=1000,
-                    axis="y2",
-                    style="dash",
-                ),
-            ),
-            unit="% parsed",
-            unit2="ms",
-            description="Parse success rate (left) and parse duration percentiles (right).",
-            bands=(
-                Band("alpha-parse-error-rate", complement=True),
-                Band("alpha-parse-latency", "y2"),
-            ),
-        ),
-        Panel(
-            "alpha-validation",
-            "Validation metrics",
-            "timeseries",
-            (
-                _q(
-                    "sum by (reason) (rate(alpha_validation_failures_total[$w])) * 60",
-                    name="{reason}",
-                    style="bar",
-                ),
-                _q(
-                    "(1 - sum(rate(alpha_validation_failures_total[$w]))"
-                    " / sum(rate(alpha_records_ingested_total[$w]))) * 100",
-                    name="pass rate",
-                    axis="y2",
-                ),
-            ),
-            unit="failures/min",
-            unit2="% passed",
-            description="Failures by rule (stacked) and the validation pass rate.",
-            bands=(Band("alpha-validation-failure-rate", "y2", complement=True),),
-            stack=True,
-        ),
-        Panel(
-            "alpha-buffer",
-            "Buffer status",
-            "timeseries",
-            (
-                _q("max(alpha_buffer_utilization) * 100", name="utilization", style="area"),
-                _q(
-                    "sum(delta(alpha_buffer_depth[$w])) / $ws",
-                    name="growth",
-                    axis="y2",
-                    style="dash",
-                ),
-                _q("max(alpha_backpressure_active) * 100", name="backpressure", style="dash"),
-            ),
-            unit="%",
-            unit2="records/s",
-            description="Utilization, growth rate, and when backpressure throttled sources.",
-            bands=(Band("alpha-buffer-utilization"),),
-            y_max=100,
-        ),
-        Panel(
-            "alpha-source-errors",
-            "Source error distribution",
-            "matrix",
-            (
-                _q("sum by (source) (increase(alpha_parse_errors_total[$range]))", name="parse"),
-                _q(
-                    "sum by (source) (increase(alpha_validation_failures_total[$range]))",
-                    name="validation",
-                ),
-                _q(
-                    "sum by (source) (increase(alpha_source_connection_failures_total[$range]))",
-                    name="connection",
-                ),
-                _q(
-                    "sum by (source) (increase(alpha_records_throttled_total[$range]))",
-                    name="throttled",
-                ),
-            ),
-            unit="errors in range",
-            description="Errors by source and type over the selected range.",
-            x_label="source",
-        ),
-        # --- Module Beta
-        Panel(
-            "beta-throughput",
-            "Transformation throughput",
-            "timeseries",
-            (_q("sum(rate(beta_records_transformed_total[$w]))", name="transformed"),),
-            unit="rec/s",
-            description="Records transformed per second, against the 7-day average.",
-            bands=(Band("beta-transform-rate"),),
-            baseline=True,
-        ),
-        Panel(
-            "beta-quality",
-            "Quality score distribution",
-            "histogram",
-            (_q("sum by (le) (increase(beta_record_quality_score_bucket[$range]))"),),
-            unit="records",
-            description="Quality scores of the records transformed in the range.",
-            lines=(Line(0.6, "critical", "0.6", "x"), Line(0.8, "warning", "0.8", "x")),
-        ),
-        Panel(
-            "beta-enrichment",
-            "Enrichment performance",
-            "timeseries",
-            (
-                _q("avg(beta_enrichment_cache_hit_rate) * 100", name="cache hit rate"),
-                _q(
-                    "histogram_quantile(0.95, sum by (le) "
-                    "(rate(beta_enrichment_duration_seconds_bucket[$w])))",
-                    name="lookup P95",
-                    scale=1000,
-                    axis="y2",
-                ),
-                _q(
-                    "sum(rate(beta_enrichment_duration_seconds_sum[$w]))"
-                    " / sum(rate(beta_enrichment_duration_seconds_count[$w]))",
-                    name="lookup average",
-                    scale=1000,
-                    axis="y2",
-                    style="dash",
-                ),
-            ),
-            unit="% hits",
-            unit2="ms",
-            description="Cache hit rate (left) and lookup latency (right).",
-            bands=(Band("beta-cache-hit-rate"),),
-        ),
-        Panel(
-            "beta-rules",
-            "Transform rule performance",
-            "heatmap",
-            (_q("sum by (rule) (rate(beta_transform_errors_total[$w])) * 60", name="{rule}"),),
-            unit="errors/min",
-            description="Failures per minute by transform rule (the modules time transforms "
-            "as a whole, not per rule).",
-        ),
-        Panel(
-            "beta-schema",
-            "Schema mapping success",
-            "timeseries",
-            (
-                _q("sum(rate(beta_records_transformed_total[$w]))", name="mapped", style="stack"),
-                _q(
-                    "sum by (rule) (rate(beta_transform_errors_total[$w]))",
-                    name="failed: {rule}",
-                    style="stack",
-                ),
-                _q(
-                    "(1 - sum(rate(beta_transform_errors_total[$w]))"
-                    " / (sum(rate(beta_records_transformed_total[$w]))"
-                    " + sum(rate(beta_transform_errors_total[$w])))) * 100",
-                    name="success rate",
-                    axis="y2",
-                    style="dash",
-                ),
-            ),
-            unit="rec/s",
-            unit2="% mapped",
-            description="Records mapped and failed by rule (stacked); success rate (right). "
-            "The modules do not label records by schema.",
-            bands=(Band("beta-transform-error-rate", "y2", complement=True),),
-        ),
-        Panel(
-            "beta-resources",
-            "Resource utilization",
-            "timeseries",
-            (
-                _q("max(beta_memory_utilization) * 100", name="memory"),
-                _q("max(beta_thread_pool_utilization) * 100", name="thread pool"),
-                _q("max(beta_queue_utilization) * 100", name="queue", style="dash"),
-                _q("max(beta_thread_pool_size)", name="threads", axis="y2", style="dash"),
-            ),
-            unit="%",
-            unit2="threads",
-            description="Memory, worker pool and queue utilization; worker threads (right).",
-            # 000 "Resource Utilization Review": memory above 80 % needs attention; the
-            # modules report UNHEALTHY from 90 % (001, Runbook E.3).
-            lines=(Line(80, "warning", "80%"), Line(90, "critical", "90%")),
-            y_max=100,
-        ),
-        # --- Module Gamma
-        Panel(
-            "gamma-delivery",
-            "Delivery rate by destination",
-            "timeseries",
-            (
-                _q(
-                    "sum by (destination) (rate(gamma_records_delivered_total[$w]))",
-                    name="{destination}",
-                ),
-                _q("sum(rate(gamma_records_delivered_total[$w]))", name="total", style="dash"),
-            ),
-            unit="rec/s",
-            description="Deliveries per second per destination.",
-            bands=(Band("gamma-delivery-rate"),),
-        ),
-        Panel(
-            "gamma-ack",
-            "Acknowledgment metrics",
-            "timeseries",
-            (
-                _q(
-                    "sum(rate(gamma_records_delivered_total[$w]))"
-                    " / sum(rate(gamma_delivery_attempts_total[$w])) * 100",
-                    name="ack rate",
-                ),
-                _q(
-                    "sum(rate(gamma_ack_timeouts_total[$w]))"
-                    " / sum(rate(gamma_delivery_attempts_total[$w])) * 100",
-                    name="timeout rate",
-                    axis="y2",
-                ),
-                _q(
-                    "sum(rate(gamma_delivery_retries_total[$w]))"
-                    " / sum(rate(gamma_delivery_attempts_total[$w])) * 100",
-                    name="retry rate",
-                    axis="y2",
-                    style="dash",
-                ),
-            ),
-            unit="% acknowledged",
-            unit2="% of attempts",
-            description="Acknowledged share of attempts (left); timeouts and retries (right).",
-            bands=(Band("gamma-delivery-success-rate"), Band("gamma-ack-timeout-rate", "y2")),
-        ),
-        Panel(
-            "gamma-dlq",
-            "DLQ status",
-            "timeseries",
-            (
-                _q("sum(gamma_dlq_size)", name="size", style="area"),
-                _q(
-                    "sum(rate(gamma_dlq_entries_total[$w])) * 3600",
-                    name="growth",
-                    axis="y2",
-                    style="dash",
-                ),
-            ),
-            unit="records",
-            unit2="entries/hour",
-            description="Dead letter queue size (left) and entries per hour (right).",
-            bands=(Band("system-error-queue-size"), Band("gamma-dlq-entry-rate", "y2")),
-        ),
-        Panel(
-            "gamma-latency",
-            "Delivery latency by destination",
-            "bars",
-            _quantiles("gamma_delivery_duration_seconds", by="destination", rng="$range"),
-            unit="ms",
-            description="P50 / P95 / P99 per destination over the selected range.",
-            bands=(Band("gamma-delivery-latency-p99"),),
-            x_label="destination",
-        ),
-        Panel(
-            "gamma-retries",
-            "Retry analysis",
-            "timeseries",
-            (
-                _q(
-                    "sum by (destination) (rate(gamma_delivery_retries_total[$w])) * 60",
-                    name="{destination}",
-                    style="bar",
-                ),
-            ),
-            unit="retries/min",
-            description="Retries per minute by destination (the modules count retries, not "
-            "attempts per record).",
-            stack=True,
-        ),
-        # --- any other module: what every /metrics has
-        Panel(
-            "module-polls",
-            "Polls",
-            "polls",
-            (),
-            unit="ms",
-            description="How long each poll of /health and /metrics took; failed polls in red.",
-        ),
+STYLES = ("line", "dash", "area", "stack", "bar")
+
+
+def _options(words: str, known: tuple[str, ...], what: str) -> list[str]:
+    found = words.split()
+    unknown = set(found) - set(known)
+    if unknown:
+        raise ValueError(f"{what}: unknown option(s) {', '.join(sorted(unknown))}")
+    return found
+
+
+def _query(spec) -> Query:
+    """A query spec: an expression, or (expression, legend[, options]); options are words:
+    `y2` (right axis), a style (STYLES) and `ms` (seconds shown as milliseconds)."""
+    if isinstance(spec, Query):
+        return spec
+    if isinstance(spec, str):
+        return Query(spec)
+    expr, name, *more = spec
+    options = _options(more[0] if more else "", ("y2", "ms", *STYLES), expr)
+    styles = [o for o in options if o in STYLES]
+    return Query(
+        expr,
+        name,
+        scale=1000.0 if "ms" in options else 1.0,
+        axis="y2" if "y2" in options else "y",
+        style=styles[0] if styles else "line",
     )
-}
+
+
+def _band(spec: str) -> Band:
+    """A band spec: a Threshold key, then `y2` and/or `complement`."""
+    key, *words = spec.split()
+    options = _options(" ".join(words), ("y2", "complement"), key)
+    return Band(key, "y2" if "y2" in options else "y", "complement" in options)
+
+
+def _panel(spec: dict) -> Panel:
+    """A Panel from its spec: Panel's fields, with queries, bands and lines in short form."""
+    spec = dict(spec)
+    return Panel(
+        queries=tuple(_query(q) for q in spec.pop("queries")),
+        bands=tuple(_band(b) for b in spec.pop("bands", ())),
+        lines=tuple(Line(*line) for line in spec.pop("lines", ())),
+        **spec,
+    )
+
+
+# 001 "Dashboard Configuration": System Overview and one dashboard per module.
+# fmt: off
+PANEL_SPECS: list[dict] = [
+    # --- System Overview
+    {"key": "pipeline-throughput", "title": "End-to-end throughput", "kind": "timeseries",
+     "unit": "rec/s", "baseline": True, "bands": ["system-overall-throughput"],
+     "description": "Records per second through the whole pipeline (ingested → delivered).",
+     "queries": [
+         ("sum(rate(gamma_records_delivered_total[$w]))", "delivered"),
+         ("sum(rate(alpha_records_ingested_total[$w]))", "ingested", "dash"),
+     ]},
+    {"key": "pipeline-latency", "title": "End-to-end latency", "kind": "timeseries",
+     "unit": "ms", "bands": ["system-e2e-latency-p99"],
+     "description": "Ingestion to acknowledged delivery, P50 / P95 / P99.",
+     "queries": _quantiles("pipeline_end_to_end_latency_seconds")},
+    {"key": "pipeline-errors", "title": "Error rate by module", "kind": "timeseries",
+     "unit": "errors/min",
+     # 001, System Overview Dashboard, "Error Rate Overview": warning 10/min, critical 100.
+     "lines": [(10, "warning", "10/min"), (100, "critical", "100/min")],
+     "description": "Parse and validation errors (Alpha), transform errors (Beta), "
+                    "delivery failures (Gamma).",
+     "queries": [
+         ("(sum by (module) (rate(alpha_parse_errors_total[$w]))"
+          " + sum by (module) (rate(alpha_validation_failures_total[$w]))) * 60",
+          "{module}", "stack"),
+         ("sum by (module) (rate(beta_transform_errors_total[$w])) * 60", "{module}", "stack"),
+         ("sum by (module) (rate(gamma_delivery_failures_total[$w])) * 60", "{module}", "stack"),
+     ]},
+    {"key": "queue-depths", "title": "Queue depths", "kind": "queues",
+     "unit": "% of capacity",
+     # 001, System Overview Dashboard, "Queue Depths": warning 60 %, critical 80 %.
+     "lines": [(60, "warning", "60%", "x"), (80, "critical", "80%", "x")],
+     "description": "Current depth against capacity.",
+     "queries": [
+         ("sum by (module) (alpha_buffer_depth)", "{module} input buffer"),
+         ("sum by (module) (alpha_buffer_capacity)", "{module} input buffer"),
+         ("sum by (module) (beta_queue_depth)", "{module} transform queue"),
+         ("sum by (module) (beta_queue_capacity)", "{module} transform queue"),
+         ("sum by (module) (gamma_delivery_queue_depth)", "{module} delivery queue"),
+         ("sum by (module) (gamma_delivery_queue_capacity)", "{module} delivery queue"),
+         ("sum by (module) (gamma_dlq_size)", "{module} dead letter queue"),
+         ("sum by (module) (gamma_dlq_capacity)", "{module} dead letter queue"),
+     ]},
+    # --- Module Alpha
+    {"key": "alpha-ingestion", "title": "Ingestion rate by source", "kind": "timeseries",
+     "unit": "rec/s", "bands": ["alpha-ingestion-rate"],
+     "description": "Records per second per source adapter.",
+     "queries": [
+         ("sum by (source) (rate(alpha_records_ingested_total[$w]))", "{source}"),
+         ("sum(rate(alpha_records_ingested_total[$w]))", "total", "dash"),
+     ]},
+    {"key": "alpha-parse", "title": "Parse metrics", "kind": "timeseries",
+     "unit": "% parsed", "unit2": "ms",
+     "bands": ["alpha-parse-error-rate complement", "alpha-parse-latency y2"],
+     "description": "Parse success rate (left) and parse duration percentiles (right).",
+     "queries": [
+         ("(1 - sum(rate(alpha_parse_errors_total[$w]))"
+          " / sum(rate(alpha_records_ingested_total[$w]))) * 100", "success rate"),
+         *_quantiles("alpha_parse_duration_seconds", axis="y2"),
+         ("sum(rate(alpha_parse_duration_seconds_sum[$w]))"
+          " / sum(rate(alpha_parse_duration_seconds_count[$w]))", "average", "y2 dash ms"),
+     ]},
+    {"key": "alpha-validation", "title": "Validation metrics", "kind": "timeseries",
+     "unit": "failures/min", "unit2": "% passed", "stack": True,
+     "bands": ["alpha-validation-failure-rate y2 complement"],
+     "description": "Failures by rule (stacked) and the validation pass rate.",
+     "queries": [
+         ("sum by (reason) (rate(alpha_validation_failures_total[$w])) * 60", "{reason}", "bar"),
+         ("(1 - sum(rate(alpha_validation_failures_total[$w]))"
+          " / sum(rate(alpha_records_ingested_total[$w]))) * 100", "pass rate", "y2"),
+     ]},
+    {"key": "alpha-buffer", "title": "Buffer status", "kind": "timeseries",
+     "unit": "%", "unit2": "records/s", "y_max": 100, "bands": ["alpha-buffer-utilization"],
+     "description": "Utilization, growth rate, and when backpressure throttled sources.",
+     "queries": [
+         ("max(alpha_buffer_utilization) * 100", "utilization", "area"),
+         ("sum(delta(alpha_buffer_depth[$w])) / $ws", "growth", "y2 dash"),
+         ("max(alpha_backpressure_active) * 100", "backpressure", "dash"),
+     ]},
+    {"key": "alpha-source-errors", "title": "Source error distribution", "kind": "matrix",
+     "unit": "errors in range", "x_label": "source",
+     "description": "Errors by source and type over the selected range.",
+     "queries": [
+         ("sum by (source) (increase(alpha_parse_errors_total[$range]))", "parse"),
+         ("sum by (source) (increase(alpha_validation_failures_total[$range]))", "validation"),
+         ("sum by (source) (increase(alpha_source_connection_failures_total[$range]))",
+          "connection"),
+         ("sum by (source) (increase(alpha_records_throttled_total[$range]))", "throttled"),
+     ]},
+    # --- Module Beta
+    {"key": "beta-throughput", "title": "Transformation throughput", "kind": "timeseries",
+     "unit": "rec/s", "baseline": True, "bands": ["beta-transform-rate"],
+     "description": "Records transformed per second, against the 7-day average.",
+     "queries": [("sum(rate(beta_records_transformed_total[$w]))", "transformed")]},
+    {"key": "beta-quality", "title": "Quality score distribution", "kind": "histogram",
+     "unit": "records", "lines": [(0.6, "critical", "0.6", "x"), (0.8, "warning", "0.8", "x")],
+     "description": "Quality scores of the records transformed in the range.",
+     "queries": ["sum by (le) (increase(beta_record_quality_score_bucket[$range]))"]},
+    {"key": "beta-enrichment", "title": "Enrichment performance", "kind": "timeseries",
+     "unit": "% hits", "unit2": "ms", "bands": ["beta-cache-hit-rate"],
+     "description": "Cache hit rate (left) and lookup latency (right).",
+     "queries": [
+         ("avg(beta_enrichment_cache_hit_rate) * 100", "cache hit rate"),
+         ("histogram_quantile(0.95, sum by (le) "
+          "(rate(beta_enrichment_duration_seconds_bucket[$w])))", "lookup P95", "y2 ms"),
+         ("sum(rate(beta_enrichment_duration_seconds_sum[$w]))"
+          " / sum(rate(beta_enrichment_duration_seconds_count[$w]))",
+          "lookup average", "y2 dash ms"),
+     ]},
+    {"key": "beta-rules", "title": "Transform rule performance", "kind": "heatmap",
+     "unit": "errors/min",
+     "description": "Failures per minute by transform rule (the modules time transforms "
+                    "as a whole, not per rule).",
+     "queries": [("sum by (rule) (rate(beta_transform_errors_total[$w])) * 60", "{rule}")]},
+    {"key": "beta-schema", "title": "Schema mapping success", "kind": "timeseries",
+     "unit": "rec/s", "unit2": "% mapped",
+     "bands": ["beta-transform-error-rate y2 complement"],
+     "description": "Records mapped and failed by rule (stacked); success rate (right). "
+                    "The modules do not label records by schema.",
+     "queries": [
+         ("sum(rate(beta_records_transformed_total[$w]))", "mapped", "stack"),
+         ("sum by (rule) (rate(beta_transform_errors_total[$w]))", "failed: {rule}", "stack"),
+         ("(1 - sum(rate(beta_transform_errors_total[$w]))"
+          " / (sum(rate(beta_records_transformed_total[$w]))"
+          " + sum(rate(beta_transform_errors_total[$w])))) * 100",
+          "success rate", "y2 dash"),
+     ]},
+    {"key": "beta-resources", "title": "Resource utilization", "kind": "timeseries",
+     "unit": "%", "unit2": "threads", "y_max": 100,
+     # 000 "Resource Utilization Review": memory above 80 % needs attention; the
+     # modules report UNHEALTHY from 90 % (001, Runbook E.3).
+     "lines": [(80, "warning", "80%"), (90, "critical", "90%")],
+     "description": "Memory, worker pool and queue utilization; worker threads (right).",
+     "queries": [
+         ("max(beta_memory_utilization) * 100", "memory"),
+         ("max(beta_thread_pool_utilization) * 100", "thread pool"),
+         ("max(beta_queue_utilization) * 100", "queue", "dash"),
+         ("max(beta_thread_pool_size)", "threads", "y2 dash"),
+     ]},
+    # --- Module Gamma
+    {"key": "gamma-delivery", "title": "Delivery rate by destination", "kind": "timeseries",
+     "unit": "rec/s", "bands": ["gamma-delivery-rate"],
+     "description": "Deliveries per second per destination.",
+     "queries": [
+         ("sum by (destination) (rate(gamma_records_delivered_total[$w]))", "{destination}"),
+         ("sum(rate(gamma_records_delivered_total[$w]))", "total", "dash"),
+     ]},
+    {"key": "gamma-ack", "title": "Acknowledgment metrics", "kind": "timeseries",
+     "unit": "% acknowledged", "unit2": "% of attempts",
+     "bands": ["gamma-delivery-success-rate", "gamma-ack-timeout-rate y2"],
+     "description": "Acknowledged share of attempts (left); timeouts and retries (right).",
+     "queries": [
+         ("sum(rate(gamma_records_delivered_total[$w]))"
+          " / sum(rate(gamma_delivery_attempts_total[$w])) * 100", "ack rate"),
+         ("sum(rate(gamma_ack_timeouts_total[$w]))"
+          " / sum(rate(gamma_delivery_attempts_total[$w])) * 100", "timeout rate", "y2"),
+         ("sum(rate(gamma_delivery_retries_total[$w]))"
+          " / sum(rate(gamma_delivery_attempts_total[$w])) * 100", "retry rate", "y2 dash"),
+     ]},
+    {"key": "gamma-dlq", "title": "DLQ status", "kind": "timeseries",
+     "unit": "records", "unit2": "entries/hour",
+     "bands": ["system-error-queue-size", "gamma-dlq-entry-rate y2"],
+     "description": "Dead letter queue size (left) and entries per hour (right).",
+     "queries": [
+         ("sum(gamma_dlq_size)", "size", "area"),
+         ("sum(rate(gamma_dlq_entries_total[$w])) * 3600", "growth", "y2 dash"),
+     ]},
+    {"key": "gamma-latency", "title": "Delivery latency by destination", "kind": "bars",
+     "unit": "ms", "bands": ["gamma-delivery-latency-p99"], "x_label": "destination",
+     "description": "P50 / P95 / P99 per destination over the selected range.",
+     "queries": _quantiles("gamma_delivery_duration_seconds", by="destination", rng="$range")},
+    {"key": "gamma-retries", "title": "Retry analysis", "kind": "timeseries",
+     "unit": "retries/min", "stack": True,
+     "description": "Retries per minute by destination (the modules count retries, not "
+                    "attempts per record).",
+     "queries": [
+         ("sum by (destination) (rate(gamma_delivery_retries_total[$w])) * 60",
+          "{destination}", "bar"),
+     ]},
+    # --- any other module: what every /metrics has
+    {"key": "module-polls", "title": "Polls", "kind": "polls", "unit": "ms",
+     "description": "How long each poll of /health and /metrics took; failed polls in red.",
+     "queries": []},
+]
+# fmt: on
+PANELS: dict[str, Panel] = {spec["key"]: _panel(spec) for spec in PANEL_SPECS}
 
 OVERVIEW_PANELS = ("pipeline-throughput", "pipeline-latency", "pipeline-errors", "queue-depths")
 MODULE_PANELS = {

@@ -72,6 +72,14 @@ def _act(request, back: str, action, ok_text) -> HttpResponse:
     return _done(request, ok_text(result) if callable(ok_text) else ok_text, True, back)
 
 
+def _submit(request, form_class, back: str, service, ok_text: str) -> HttpResponse:
+    """A form posted to one service: its errors (400), or `service(user, **cleaned_data)`."""
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _done(request, _errors(form), False, back, 400)
+    return _act(request, back, lambda: service(request.user, **form.cleaned_data), ok_text)
+
+
 def _errors(form) -> str:
     return "; ".join(
         f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items()
@@ -192,28 +200,18 @@ def calendar(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def shift_add(request: HttpRequest) -> HttpResponse:
-    back = reverse("shifts:calendar")
-    form = ShiftForm(request.POST)
-    if not form.is_valid():
-        return _done(request, _errors(form), False, back, 400)
-    return _act(
-        request,
-        back,
-        lambda: services.create_shift(request.user, **form.cleaned_data),
-        "Shift added.",
+    return _submit(
+        request, ShiftForm, reverse("shifts:calendar"), services.create_shift, "Shift added."
     )
 
 
 @require_POST
 def rota_add(request: HttpRequest) -> HttpResponse:
-    back = reverse("shifts:calendar")
-    form = RotaWeekForm(request.POST)
-    if not form.is_valid():
-        return _done(request, _errors(form), False, back, 400)
-    return _act(
+    return _submit(
         request,
-        back,
-        lambda: services.add_rota_week(request.user, **form.cleaned_data),
+        RotaWeekForm,
+        reverse("shifts:calendar"),
+        services.add_rota_week,
         "On-call week added.",
     )
 
@@ -379,13 +377,7 @@ def log(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def log_add(request: HttpRequest) -> HttpResponse:
-    back = reverse("shifts:log")
-    form = LogEntryForm(request.POST)
-    if not form.is_valid():
-        return _done(request, _errors(form), False, back, 400)
-    return _act(
-        request, back, lambda: services.add_log_entry(request.user, **form.cleaned_data), "Logged."
-    )
+    return _submit(request, LogEntryForm, reverse("shifts:log"), services.add_log_entry, "Logged.")
 
 
 @require_POST

@@ -431,3 +431,13 @@ def test_relative_bands_use_the_baseline_the_evaluation_used(pipeline):
     )
     assert {line["value"] for line in data["thresholds"]} == {2700.0, 2100.0}
     assert data["baseline"] is not None  # the chart's own 7-day average, drawn dotted
+
+
+def test_panel_specs_expand_short_forms_and_refuse_unknown_options():
+    query = charts._query(("sum(x)", "x", "y2 dash ms"))
+    assert (query.axis, query.style, query.scale) == ("y2", "dash", 1000.0)
+    assert charts._band("k y2 complement") == charts.Band("k", "y2", True)
+    with pytest.raises(ValueError, match="dahs"):
+        charts._query(("sum(x)", "x", "dahs"))
+    with pytest.raises(ValueError, match="y3"):
+        charts._band("k y3")

@@ -57,58 +57,47 @@ def test_bands_relative_to_a_baseline(value, baseline, level):
     assert RELATIVE.level(value, baseline) == level
 
 
-@pytest.mark.django_db
-def test_the_baseline_is_the_seven_day_average_when_not_fixed():
-    module = ModuleFactory(name="gamma")
-    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    store_samples(module, [("demo_rate", {}, 1.0, "gauge")], now - timedelta(days=8))
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def _throughput(value_at_hours_ago):
+    """A week of hourly roll-ups of `demo_rate` (value by hours before NOW), and a
+    threshold relative to its baseline."""
     from monitoring.models import Series
 
-    series = Series.objects.get(name="demo_rate")
-    Rollup1h.objects.bulk_create(
-        Rollup1h(series=series, ts=now - timedelta(hours=h), min=v, max=v, sum=v, count=1, last=v)
-        for h in range(1, 170)
-        for v in [2000.0 if h < 84 else 1000.0]
-    )
-    threshold = Threshold.objects.create(
-        key="tp",
-        scope="system",
-        name="Throughput",
-        expr="sum(demo_rate)",
-        warn_below=0.9,
-        crit_below=0.7,
-        relative_to_baseline=True,
-    )
-    baseline = services.baseline_for(threshold, now, None)
-    assert 1000 < baseline < 2000
-    threshold.baseline = 1234.0
-    assert services.baseline_for(threshold, now, None) == 1234.0
-
-
-@pytest.mark.django_db
-def test_the_baseline_is_reused_for_five_minutes_then_recomputed(django_assert_num_queries):
     module = ModuleFactory(name="gamma")
-    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    store_samples(module, [("demo_rate", {}, 1.0, "gauge")], now - timedelta(days=8))
-    from monitoring.models import Series
-
+    store_samples(module, [("demo_rate", {}, 1.0, "gauge")], NOW - timedelta(days=8))
     series = Series.objects.get(name="demo_rate")
     Rollup1h.objects.bulk_create(
-        Rollup1h(series=series, ts=now - timedelta(hours=h), min=v, max=v, sum=v, count=1, last=v)
+        Rollup1h(series=series, ts=NOW - timedelta(hours=h), min=v, max=v, sum=v, count=1, last=v)
         for h in range(1, 170)
-        for v in [2000.0]
+        for v in [value_at_hours_ago(h)]
     )
     threshold = Threshold.objects.create(
         key="tp", scope="system", name="Throughput", expr="sum(demo_rate)",
         warn_below=0.9, crit_below=0.7, relative_to_baseline=True,
     )  # fmt: skip
-    first = services.baseline_for(threshold, now, None)
-    assert first == 2000.0
+    return series, threshold
+
+
+@pytest.mark.django_db
+def test_the_baseline_is_the_seven_day_average_when_not_fixed():
+    _, threshold = _throughput(lambda h: 2000.0 if h < 84 else 1000.0)
+    baseline = services.baseline_for(threshold, NOW, None)
+    assert 1000 < baseline < 2000
+    threshold.baseline = 1234.0
+    assert services.baseline_for(threshold, NOW, None) == 1234.0
+
+
+@pytest.mark.django_db
+def test_the_baseline_is_reused_for_five_minutes_then_recomputed(django_assert_num_queries):
+    series, threshold = _throughput(lambda h: 2000.0)
+    assert services.baseline_for(threshold, NOW, None) == 2000.0
     # New history, read only once the refresh is due: within it the stored value stands.
     Rollup1h.objects.filter(series=series).update(sum=1000.0, last=1000.0, min=1000.0, max=1000.0)
     with django_assert_num_queries(0):
-        assert services.baseline_for(threshold, now + timedelta(minutes=4), None) == first
-    assert services.baseline_for(threshold, now + timedelta(minutes=5), None) == 1000.0
+        assert services.baseline_for(threshold, NOW + timedelta(minutes=4), None) == 2000.0
+    assert services.baseline_for(threshold, NOW + timedelta(minutes=5), None) == 1000.0
     # Another expression (an admin edit) is its own baseline, computed afresh.
     threshold.expr = "sum(demo_rate) * 2"
-    assert services.baseline_for(threshold, now + timedelta(minutes=5), None) == 2000.0
+    assert services.baseline_for(threshold, NOW + timedelta(minutes=5), None) == 2000.0
