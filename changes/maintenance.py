@@ -477,6 +477,9 @@ def reschedule_window(
             "start": window.start.isoformat(),
             "end": window.end.isoformat(),
             "status": window.status,
+            "approved_by": window.approved_by,
+            "requested_at": window.requested_at.isoformat(),
+            "requested_by": window.requested_by,
         }
         old_text = render_announcement(window)
         window.start, window.end = start, end
@@ -484,23 +487,36 @@ def reschedule_window(
         # The notice period counts from when the new times were asked for.
         window.requested_at = now
         window.requested_by = actor_name(by)
-        fields = ["start", "end", "emergency_reason", "requested_at", "requested_by"]
-        if (window.announcement_subject, window.announcement) == old_text:
+        # Stakeholders told the old times must hear the new ones: the announcement may go
+        # out again. Its text follows the new times unless someone edited it (then it is kept,
+        # for them to correct, and the audit entry says so).
+        window.announcement_sent_at = None
+        edited = (window.announcement_subject, window.announcement) != old_text
+        if not edited:
             window.announcement_subject, window.announcement = render_announcement(window)
-            window.announcement_sent_at = None
-            fields += ["announcement_subject", "announcement", "announcement_sent_at"]
+        fields = [
+            "start",
+            "end",
+            "emergency_reason",
+            "requested_at",
+            "requested_by",
+            "announcement_subject",
+            "announcement",
+            "announcement_sent_at",
+        ]
         reset = window.status == Status.APPROVED and window.type.reschedule_resets_approval
         if reset:
             window.status = Status.REQUESTED
             window.approved_by, window.approved_at = "", None
             fields += ["status", "approved_by", "approved_at"]
         window.save(update_fields=[*fields, "updated_at"])
+        offsets = {
+            (t.phase, t.position): t.offset_minutes
+            for t in MaintenanceChecklistTemplate.objects.exclude(phase=Phase.ROLLBACK)
+        }
         for item in window.checklist.exclude(phase=Phase.ROLLBACK):
-            template = MaintenanceChecklistTemplate.objects.filter(
-                phase=item.phase, position=item.position
-            ).first()
-            if template is not None:
-                item.due_at = item_due(template.phase, template.offset_minutes, window)
+            if (item.phase, item.position) in offsets:
+                item.due_at = item_due(item.phase, offsets[item.phase, item.position], window)
                 item.save(update_fields=["due_at"])
         window.reminders.all().delete()  # regenerated below; the sent ones are in the audit
         if window.status == Status.APPROVED:
@@ -513,6 +529,7 @@ def reschedule_window(
             "status": window.status,
             "reason": reason.strip(),
             "approval_reset": reset,
+            "announcement_edited_kept": edited,
         }
         audit.record("maintenance.reschedule", actor=by, obj=window, before=before, after=after)
         changed(window)

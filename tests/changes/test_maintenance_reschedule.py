@@ -89,6 +89,19 @@ def test_an_approver_moving_it_approves_the_new_times(mpolicy, modules, opslead)
     assert moved.announcement_sent_at is None
 
 
+def test_an_edited_announcement_is_kept_and_may_be_sent_again(mpolicy, modules, opslead):
+    made = window(opslead, [modules["gamma"]], start=SUNDAY)
+    maintenance.edit_announcement(opslead, made.pk, "Gamma work", "Sunday 02:00, our words")
+    maintenance.send_announcement(opslead, made.pk)
+    moved = maintenance.reschedule_window(
+        opslead, made.pk, NEXT_SUNDAY, NEXT_SUNDAY + timedelta(hours=2)
+    )
+    assert moved.announcement == "Sunday 02:00, our words" and moved.announcement_sent_at is None
+    entry = AuditEntry.objects.get(action="maintenance.reschedule")
+    assert entry.after["announcement_edited_kept"] is True
+    maintenance.edit_announcement(opslead, made.pk, "Gamma work", "Sunday 29th, 02:00")
+
+
 def test_a_type_that_keeps_approval_keeps_it(mpolicy, modules, operator, opslead):
     MaintenanceType.objects.filter(key="weekly").update(reschedule_resets_approval=False)
     made = window(operator, [modules["gamma"]], start=SUNDAY)

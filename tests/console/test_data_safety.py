@@ -51,6 +51,7 @@ OPERATIONS = [
     ("drill_cancel", "monitoring.backups.cancel_drill", "archive"),
     ("shift_log_close", "shifts.services.close_log_entry", "archive"),
     ("maintenance_reschedule", "changes.maintenance.reschedule_window (reminders)", "archive"),
+    ("unmark_caused", "changes.services.unmark_caused (incident link)", "archive"),
     ("metrics_prune", "monitoring.rollups.prune (retention)", "archive"),
     ("admin_delete", "admin delete and delete-selected", "archive"),
 ]
@@ -206,16 +207,7 @@ def check_change_close(client, w):
     from changes import services
     from changes.models import Change
 
-    now = timezone.now()
-    change = Change.objects.create(
-        number=f"CHG-{now:%Y-%m%d}-901",
-        title="Reviewed change",
-        status="reviewed",
-        requester=w["operator"],
-        risk="low",
-        created_at=now,
-        status_changed_at=now,
-    )
+    change = _change(w, "reviewed", "901")
     services.close(w["opslead"], change.pk)
     assert Change.objects.get(pk=change.pk).status == "closed"
     assert audited("change.closed")[-1].object_id == str(change.pk)
@@ -289,6 +281,40 @@ def check_maintenance_reschedule(client, w):
     entry = audited("maintenance.reschedule")[-1]
     assert entry.before["start"] == start.isoformat() and entry.after["start"] == later.isoformat()
     notify.claim_due()  # the queued messages are the delivery scan's (no network: console/email)
+
+
+def _change(w, status, number):
+    from changes.models import Change
+
+    now = timezone.now()
+    return Change.objects.create(
+        number=f"CHG-{now:%Y-%m%d}-{number}",
+        title=f"Change {number}",
+        status=status,
+        requester=w["operator"],
+        risk="low",
+        created_at=now,
+        status_changed_at=now,
+    )
+
+
+def check_unmark_caused(client, w):
+    """The link row goes; the change's timeline keeps both the marking and its removal."""
+    from changes import services
+    from changes.models import IncidentLink
+    from incidents import services as incidents
+
+    incident = incidents.declare(w["operator"], title="Caused?", severity="P3", summary="s")
+    change = _change(w, "completed", "902")
+    services.mark_caused(w["operator"], change.pk, incident, "Started right after")
+    services.unmark_caused(w["operator"], change.pk, incident)
+    assert not IncidentLink.objects.filter(change=change).exists()
+    texts = list(change.events.filter(kind="incident").values_list("text", flat=True))
+    assert texts == [
+        f"Marked as the cause of {incident.number}. Started right after",
+        f"No longer marked as the cause of {incident.number}.",
+    ]
+    assert audited("change.caused_incident_removed", incident=incident.number)
 
 
 def check_metrics_prune(client, w):

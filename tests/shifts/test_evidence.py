@@ -137,3 +137,12 @@ def test_morning_checklist_page_shows_the_job_evidence(client, checklists, catal
         html = client.get("/shifts/checklists/morning/").content.decode()
     item = html[html.index('id="item-overnight-jobs"') :][:3000]
     assert "FAILED: Source timeout" in item and 'data-evidence-level="critical"' in item
+    # Refreshed when a job run changes (monitoring publishes on `jobs`), not on `overview`.
+    assert 'id="evidence-overnight-jobs" data-live-topic="jobs"' in html
+    assert 'id="evidence-modules-healthy" data-live-topic="overview"' in html
+    with time_machine.travel(MORNING, tick=False):
+        fragment = client.get(
+            "/shifts/checklists/morning/?fragment=evidence&item=overnight-jobs",
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+    assert fragment.startswith('<div id="evidence-overnight-jobs"') and "Source timeout" in fragment
