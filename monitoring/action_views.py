@@ -98,6 +98,8 @@ def _params(request) -> dict:
         params["format"] = source.get("format")
     if source.get("reason", "").strip():
         params["reason"] = source.get("reason").strip()[:500]
+    if source.get("change", "").strip():  # change control: the CHG id it runs under
+        params["change"] = source.get("change").strip().upper()
     if source.get("changes"):
         import json
 
@@ -158,6 +160,7 @@ def action_run(request: HttpRequest, module: str, key: str) -> HttpResponse:
         for k, v in (
             ("target", request.POST.get("target")),
             ("incident", incident and incident.number),
+            ("change", request.POST.get("change", "").strip()),
         )
         if v
     }

@@ -161,6 +161,9 @@ class ActionRequestSerializer(serializers.Serializer):
     params = serializers.DictField(required=False)
     idempotency_key = serializers.CharField()
     incident = serializers.CharField(required=False)
+    change = serializers.CharField(
+        required=False, help_text="CHG id the action runs under (change control)"
+    )
 
 
 @extend_schema(
@@ -175,8 +178,9 @@ class ActionRequestSerializer(serializers.Serializer):
 @api_view(["GET", "POST"])
 @permission_classes([permissions.IsAuthenticated])
 def action_list(request):
-    """GET: recent action runs. POST {action, module, params, idempotency_key, incident}:
-    run one (pre-check, call, post-validation); 201 with the run, whatever its outcome."""
+    """GET: recent action runs. POST {action, module, params, idempotency_key, incident,
+    change}: run one (pre-check, call, post-validation); 201 with the run, whatever its
+    outcome. Refused by change control (a disruptive action needing a linked change): 409."""
     if request.method == "GET":
         if denied := _forbidden(request, "monitoring.view_actionrun"):
             return denied
@@ -189,6 +193,9 @@ def action_list(request):
     params = data.get("params") or {}
     if not isinstance(params, dict):
         return Response({"detail": "params must be an object."}, status=400)
+    # Change control: the CHG id it runs under, top-level or in params, stored normalised.
+    change = str(data.get("change") or params.get("change") or "").strip().upper()
+    params = {**params, "change": change} if change else params
     incident = None
     if data.get("incident"):
         from incidents.models import Incident
