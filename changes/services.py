@@ -152,6 +152,16 @@ def changed(change: Change) -> None:
     live.publish("changes", "change.updated", pk=change.pk)
 
 
+def note_action_run(number: str, text: str, by, run_pk: int) -> None:
+    """A runbook action run under a change goes on that change's timeline (the audit has it
+    already); the console writes it, so it needs no permission on the change."""
+    change = Change.objects.filter(number=number).first()
+    if change is None:
+        return
+    change.log(ChangeEvent.Kind.ACTION, text, by, run=run_pk)
+    changed(change)
+
+
 # --- notifications ----------------------------------------------------------------------
 # Who hears of a move (issue 8): the holders of the role a change now waits for, and the
 # requester once it is decided. Queued after commit, so a refused or rolled-back move tells

@@ -652,20 +652,30 @@ def _finish(action: Action, record: ActionRun) -> None:
     )
     if record.incident_id:
         _note_on_incident(action, record)
+    if record.params.get("change"):
+        from changes import services as changes
+
+        changes.note_action_run(
+            record.params["change"], _run_text(action, record), record.requested_by, record.pk
+        )
     live.publish(TOPIC, "actions.changed", run=record.pk)
     live.publish(f"module.{record.module}", "module.action", run=record.pk)
+
+
+def _run_text(action: Action, record: ActionRun) -> str:
+    target = f" ({record.target})" if record.target else ""
+    change = f" under {record.params['change']}" if record.params.get("change") else ""
+    return (
+        f"Runbook action {action.title}{target} on {record.module}{change}: "
+        f"{record.get_status_display()}. {record.message}"
+    )
 
 
 def _note_on_incident(action: Action, record: ActionRun) -> None:
     from incidents import services as incidents
     from incidents.models import TimelineEntry
 
-    target = f" ({record.target})" if record.target else ""
-    change = f" under {record.params['change']}" if record.params.get("change") else ""
-    text = (
-        f"Runbook action {action.title}{target} on {record.module}{change}: "
-        f"{record.get_status_display()}. {record.message}"
-    )
+    text = _run_text(action, record)
     try:
         incidents.add_note(
             record.requested_by, record.incident_id, text, kind=TimelineEntry.Kind.RUNBOOK

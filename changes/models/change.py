@@ -329,6 +329,7 @@ class ChangeEvent(models.Model):
         OVERDUE = "overdue", "Overdue"
         FORMAL = "formal", "Formal request"
         INCIDENT = "incident", "Incident link"
+        ACTION = "action", "Runbook action"
 
     LOG_KINDS = (Kind.CHECKPOINT, Kind.DEVIATION, Kind.NOTE)
 

@@ -167,7 +167,12 @@ def test_an_emergency_change_needs_its_verbal_approval(op, raise_change, people,
     with pytest.raises(Refused, match="does not cover gamma"):
         _run(op, "pause", modules["gamma"], change=change.number)  # a draft
     services.record_verbal_approval(people["oncall"], change.pk, people["engmanager"])
-    assert _run(op, "pause", modules["gamma"], change=change.number).status == "failed"
+    run = _run(op, "pause", modules["gamma"], change=change.number)
+    assert run.status == "failed"
+    # The run is on the change's own timeline too, naming who ran it and the outcome.
+    event = change.events.get(kind="action")
+    assert event.data["run"] == run.pk and event.actor == op
+    assert f"on gamma under {change.number}: Failed" in event.text
 
 
 def test_purge_takes_operations_lead_whatever_the_change(op, raise_change, people, modules):

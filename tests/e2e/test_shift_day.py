@@ -68,6 +68,13 @@ def test_a_shift_day_with_two_operators(browser, tmp_path, simulator):  # noqa: 
         out.click("#log-form button")
         expect(out.locator("#log-entries")).to_contain_text("cache hit rate dipped")
 
+        # A change under way: the on-call engineer starts the demo's verbally approved hotfix.
+        inc.goto(server.url + "changes/")
+        inc.locator("tr", has_text="Hotfix Gamma destination timeout").locator("a").first.click()
+        change_number = inc.url.rstrip("/").rsplit("/", 1)[1]
+        inc.click("#action-start")
+        expect(inc.locator("#change-status")).to_have_text("In Progress", timeout=WAIT)
+
         # An open incident.
         out.goto(server.url + "incidents/declare/")
         out.fill("#id_title", "Beta transformation stalled")
@@ -85,6 +92,8 @@ def test_a_shift_day_with_two_operators(browser, tmp_path, simulator):  # noqa: 
         expect(out.locator("#state-incidents")).to_contain_text("Beta transformation stalled")
         expect(out.locator("#state-incidents")).to_contain_text("Open")
         expect(out.locator("#state-log")).to_contain_text("Replayed the Gamma DLQ")
+        expect(out.locator("#state-changes")).to_contain_text(f"{change_number} In Progress")
+        expect(out.locator("#state-changes")).to_contain_text("Hotfix Gamma destination timeout")
         handoff_url = out.url
 
         # Drafts: what is typed is saved as it is typed and survives a reload.
