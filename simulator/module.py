@@ -2,6 +2,7 @@
 
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import StrEnum
 from random import Random
@@ -63,8 +64,10 @@ def worst(statuses: list[Health]) -> Health:
     return max(statuses, key=HEALTH_VALUE.__getitem__, default=Health.HEALTHY)
 
 
-class Module:
-    """Base of Alpha, Beta and Gamma. Every public method expects ``self.lock`` held."""
+class Module(ABC):
+    """Base of Alpha, Beta and Gamma (each implements the abstract hooks: how it processes a
+    tick, what it holds queued, its dependencies). Every public method expects ``self.lock``
+    held."""
 
     name = ""
     base_memory = 0.5
@@ -145,14 +148,14 @@ class Module:
         if self.state is RunState.DRAINING and self.queued() == 0:
             self.state = RunState.DRAINED
 
-    def process(self, now: float, dt: float) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def process(self, now: float, dt: float) -> None: ...
 
-    def queued(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def queued(self) -> int: ...
 
-    def queue_utilization(self) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def queue_utilization(self) -> float: ...
 
     def on_crash(self, now: float) -> None:
         self.jobs.abort_running(now, "module crashed")
@@ -198,8 +201,8 @@ class Module:
 
     # -- health and status -------------------------------------------------------------
 
-    def dependencies(self) -> tuple[Health, list[dict[str, Any]]]:
-        raise NotImplementedError
+    @abstractmethod
+    def dependencies(self) -> tuple[Health, list[dict[str, Any]]]: ...
 
     def health(self) -> dict[str, Any]:
         memory_status = (
