@@ -7,6 +7,7 @@ fire once Redis is back: they are due-time scans over the database, not messages
 """
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 import time_machine
@@ -142,3 +143,48 @@ def test_a_publish_with_redis_down_never_fails_the_change(production_redis, peop
     report_lost("publish with redis down", lost)
     assert lost == 0
     live.send_now("overview", "x", {})  # logged, never raised
+
+
+def test_deliveries_claimed_while_the_broker_is_down_are_sent_after_it_returns(
+    production_redis, people, mailoutbox
+):
+    """Redis is also Celery's broker: a scan that claims email deliveries while it is down
+    cannot hand them to workers. The claims lapse (notify.LEASE) and a later scan hands them
+    out again, so a committed notification is sent late, never lost."""
+    from kombu.exceptions import OperationalError
+
+    from incidents import notify, tasks
+    from incidents.models import Notification
+
+    incident = incidents.declare(
+        people["operator"], title="mails", severity="P2", summary="s", affected_modules=["beta"]
+    )
+    emails = Notification.objects.filter(incident=incident, kind=Notification.Kind.EMAIL)
+    production_redis.stop()
+    later = timezone.now() + timedelta(minutes=31)
+    down = OperationalError("broker unreachable")  # what .delay raises once retries give up
+    with (
+        time_machine.travel(later, tick=False),
+        mock.patch.object(tasks.deliver_notification, "delay", side_effect=down),
+        pytest.raises(OperationalError),
+    ):
+        tasks.scan_incident_timers()  # the step fires; handing out its emails fails
+    claimed_during = emails.filter(attempts__gt=0).count()
+    assert claimed_during > 0 and not emails.filter(state=Notification.State.SENT).exists()
+
+    production_redis.start()
+    with (
+        time_machine.travel(later + notify.LEASE + timedelta(seconds=10), tick=False),
+        mock.patch.object(tasks.deliver_notification, "delay", side_effect=notify.deliver),
+    ):
+        tasks.scan_incident_timers()  # a worker runs what the scan hands out
+    lost = emails.exclude(state=Notification.State.SENT).count()
+    report_lost(
+        "deliveries claimed while the broker was down",
+        lost,
+        emails=emails.count(),
+        claimed_during_outage=claimed_during,
+        sent=len(mailoutbox),
+    )
+    assert lost == 0
+    assert len(mailoutbox) == emails.count()
