@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.faults.conftest import private_redis, report_lost  # noqa: F401  (fixture)
+from tests.faults.support import private_redis, report_lost  # noqa: F401  (fixture)
 from tests.servers import ROOT, free_port, wait_until
 
 PASSWORD = "faults-password"  # tests/faults/worker.py seeds the demo users with it

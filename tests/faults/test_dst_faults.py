@@ -32,7 +32,7 @@ from console.models import AuditEntry
 from monitoring import jobs
 from monitoring.models import Job, JobRun, Module
 from tests.factories import UserFactory
-from tests.faults.conftest import report_lost
+from tests.faults.support import report_lost
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from monitoring import poller
 from monitoring.models import Module, Poll, Sample
 from monitoring.tasks import scan_module_polls
-from tests.faults.conftest import report_lost
+from tests.faults.support import report_lost
 from tests.monitoring.fakes import HEALTHY, METRICS, FakeModule
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,7 @@ from incidents import services as incidents
 from incidents.models import Escalation, Incident
 from monitoring.models import Module
 from tests.factories import UserFactory
-from tests.faults.conftest import report_lost
+from tests.faults.support import report_lost
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from console.models import ApiToken, AuditEntry
 from incidents.models import Incident, TimelineEntry
 from monitoring.models import Alert, AlertGroupMember
 from tests.factories import UserFactory
-from tests.faults.conftest import report_lost
+from tests.faults.support import report_lost
 from tests.monitoring.factories import ModuleFactory
 
 URL = "/api/v1/integrations/alertmanager/"

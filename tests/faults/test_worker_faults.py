@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.faults.conftest import report_lost
+from tests.faults.support import report_lost
 from tests.servers import ROOT, wait_until
 
 SECRET = "faults-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"

@@ -1,17 +1,19 @@
-"""Private Redis and PostgreSQL servers for the fault tests: started on free ports under a
-temporary directory, stopped, killed and restarted by the tests. The machine's shared
-services (5432, 6379) are never touched: other sessions and CI use them."""
+"""Support for the fault tests: private Redis and PostgreSQL servers, started on free ports
+under a temporary directory, stopped, killed and restarted by the tests (the machine's shared
+services on 5432 and 6379 are never touched: other sessions and CI use them), their fixtures,
+and `report_lost`, the figure every fault test prints."""
 
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, wait_until  # noqa: F401  (re-exported)
+from tests.servers import free_port, wait_until
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 PG_BIN = Path(os.environ.get("FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -134,3 +136,36 @@ class PrivatePostgreSQL:
         ) as conn:
             conn.execute("DROP DATABASE IF EXISTS ops_faults")
             conn.execute("CREATE DATABASE ops_faults")
+
+
+def report_lost(what: str, lost: int, **figures) -> None:
+    """Print the figure each fault test exists for (`pytest -s` or the captured output)."""
+    extra = ", ".join(f"{key} {value}" for key, value in figures.items())
+    print(f"\nFAULT {what}: lost {lost}" + (f" ({extra})" if extra else ""))
+
+
+@pytest.fixture
+def private_redis():
+    require(REDIS_SERVER, "apt-get install redis-server")
+    server = PrivateRedis(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def private_pg():
+    """One private cluster per module (initdb takes seconds); the database is made afresh by
+    the tests that need it. initdb refuses root, so as root the server runs as `postgres`."""
+    require(PG_BIN / "initdb", "apt-get install postgresql-15")
+    owner = "postgres" if os.geteuid() == 0 else None
+    base = Path(tempfile.mkdtemp(prefix="faults-pg-"))
+    server = PrivatePostgreSQL(free_port(), base / "data", owner)
+    server.init()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
