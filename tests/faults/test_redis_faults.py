@@ -47,8 +47,10 @@ def production_redis(settings, private_redis):
             "CONFIG": {"hosts": [private_redis.url], "capacity": 1500, "expiry": 30},
         }
     }
-    live.bind_loop(None)
-    return private_redis
+    bound = live._server_loop
+    live.bind_loop(None)  # sends go through the publisher loop, as in a worker process
+    yield private_redis
+    live.bind_loop(bound)
 
 
 @pytest.fixture
