@@ -43,7 +43,7 @@ def _revive(fake: FakeModule) -> None:
 def test_down_slow_and_garbage_modules_are_flagged_and_the_poller_carries_on(
     monkeypatch, client, operator
 ):
-    monkeypatch.setattr(poller, "DEADLINE", 1.0)
+    monkeypatch.setattr(poller, "DEADLINE", 2.0)
     with FakeModule() as healthy, FakeModule() as down, FakeModule() as slow, FakeModule() as bad:
         kinds = {"alpha": healthy, "beta": down, "gamma": slow, "delta": bad}
         for name, fake in kinds.items():
@@ -51,7 +51,7 @@ def test_down_slow_and_garbage_modules_are_flagged_and_the_poller_carries_on(
             Module.objects.create(name=name, kind=kind, base_url=fake.url, poll_interval=5)
         down.server.shutdown()
         down.server.server_close()
-        slow.slow_drip = 0.05  # ~100 bytes of metrics take 5 s: cut off by the 1 s deadline
+        slow.slow_drip = 0.05  # ~90 bytes of metrics take 4.5 s: cut off by the 2 s deadline
         bad.routes["/metrics"] = GARBAGE
         bad.routes["/health"] = (200, "application/json", b"{not json")
 
