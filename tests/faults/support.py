@@ -138,10 +138,15 @@ class PrivatePostgreSQL:
             conn.execute("CREATE DATABASE ops_faults")
 
 
+REPORTED: list[str] = []  # shown at the end of the run (tests/faults/conftest.py)
+
+
 def report_lost(what: str, lost: int, **figures) -> None:
-    """Print the figure each fault test exists for (`pytest -s` or the captured output)."""
+    """Print and record the figure each fault test exists for: what was lost."""
     extra = ", ".join(f"{key} {value}" for key, value in figures.items())
-    print(f"\nFAULT {what}: lost {lost}" + (f" ({extra})" if extra else ""))
+    line = f"FAULT {what}: lost {lost}" + (f" ({extra})" if extra else "")
+    REPORTED.append(line)
+    print("\n" + line)
 
 
 @pytest.fixture
