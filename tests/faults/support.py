@@ -174,3 +174,4 @@ def private_pg():
         yield server
     finally:
         server.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psycopg
@@ -25,13 +24,13 @@ SECRET = "faults-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @pytest.fixture(scope="module")
-def console_env(private_pg):
+def console_env(private_pg, tmp_path_factory):
     """The environment of a console process on the private cluster, migrated and seeded."""
     private_pg.create_database()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CI"}}
     env.update(
         DATABASE_URL=private_pg.url,
-        VAR_DIR=tempfile.mkdtemp(prefix="faults-var-"),
+        VAR_DIR=str(tmp_path_factory.mktemp("faults-var")),
         SECRET_KEY=SECRET,
         DEBUG="0",
         HTTPS="0",
