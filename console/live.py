@@ -128,11 +128,12 @@ def _group_send(group: str, message: dict) -> None:
 
 def send_now(topic: str, event: str, data: dict) -> int:
     """Send immediately (outside any transaction); returns the sequence number used."""
-    seq = next_seq(topic)
-    message = {"type": "live.message", "topic": topic, "seq": seq, "event": event, "data": data}
-    try:
+    seq = 0
+    try:  # the sequence number lives in the cache: Redis may be away as well
+        seq = next_seq(topic)
+        message = {"type": "live.message", "topic": topic, "seq": seq, "event": event, "data": data}
         _group_send(group_name(topic), message)
-    except Exception:  # a live push must never undo the change it reports
+    except Exception:  # a live push must never undo, or fail, the change it reports
         log.exception("live publish to %s failed; pages will resync on the gap", topic)
     return seq
 

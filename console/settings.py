@@ -182,7 +182,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            # Degrades to a miss while Redis is away, so pages still load (console/cache.py).
+            "BACKEND": "console.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that hangs instead of refusing must not hold a request for long.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
     }
     CHANNEL_LAYERS = {
         "default": {

@@ -6,7 +6,7 @@ checked before anything is stored: one bad alert refuses the lot, with the reaso
 import re
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -83,6 +83,14 @@ def validate(payload) -> list[dict]:
     return checked
 
 
+def _active(fingerprint: str) -> Alert | None:
+    return (
+        Alert.objects.select_for_update()
+        .filter(fingerprint=fingerprint, state__in=[AlertState.PENDING, AlertState.FIRING])
+        .first()
+    )
+
+
 def apply(
     alerts: list[dict], actor=None, source: str = Alert.Source.ALERTMANAGER
 ) -> dict[str, int]:
@@ -92,14 +100,7 @@ def apply(
     counts = {"created": 0, "updated": 0, "resolved": 0, "unchanged": 0}
     with transaction.atomic():
         for item in alerts:
-            current = (
-                Alert.objects.select_for_update()
-                .filter(
-                    fingerprint=item["fingerprint"],
-                    state__in=[AlertState.PENDING, AlertState.FIRING],
-                )
-                .first()
-            )
+            current = _active(item["fingerprint"])
             if item["status"] == "resolved":
                 if current is None:
                     counts["unchanged"] += 1
@@ -113,19 +114,31 @@ def apply(
                 routing.on_resolved(current, now)
                 counts["resolved"] += 1
                 continue
+            created = None
             if current is None:
-                created = Alert.objects.create(
-                    fingerprint=item["fingerprint"],
-                    source=source,
-                    name=item["labels"]["alertname"],
-                    severity=item["labels"].get("severity", ""),
-                    labels=item["labels"],
-                    annotations=item["annotations"],
-                    state=AlertState.FIRING,
-                    active_since=item["starts_at"],
-                    fired_at=now,
-                    last_evaluated_at=now,
-                )
+                try:
+                    # A savepoint: Alertmanager retries a webhook it thinks failed, so the same
+                    # alert can arrive twice at once. Both see no row (nothing to lock yet);
+                    # the second insert hits the one-active-per-fingerprint constraint, waits
+                    # for the first to commit and then treats its row as the one it found.
+                    with transaction.atomic():
+                        created = Alert.objects.create(
+                            fingerprint=item["fingerprint"],
+                            source=source,
+                            name=item["labels"]["alertname"],
+                            severity=item["labels"].get("severity", ""),
+                            labels=item["labels"],
+                            annotations=item["annotations"],
+                            state=AlertState.FIRING,
+                            active_since=item["starts_at"],
+                            fired_at=now,
+                            last_evaluated_at=now,
+                        )
+                except IntegrityError:
+                    current = _active(item["fingerprint"])
+                    if current is None:
+                        raise
+            if created is not None:
                 audit.record(
                     "alert.fired",
                     actor=actor,

@@ -20,7 +20,7 @@ from console import views as console_views
 
 from . import charts, services
 from .forms import AnnotationForm, ModuleForm
-from .models import Annotation, Module, PipelineState, Status, StatusChange
+from .models import Annotation, Module, PipelineState, Poll, Status, StatusChange
 
 VIEW = "monitoring.view_module"
 BREAKER_STATES = {0: "CLOSED", 1: "OPEN", 2: "HALF_OPEN"}
@@ -251,6 +251,10 @@ def module_dashboard(request: HttpRequest, name: str) -> HttpResponse:
     }
     if fragment in (None, "module-status"):
         context["metrics"] = charts.metric_statuses([module]).get(module.pk, [])
+        if module.consecutive_failures:  # why it stopped answering, in the poller's words
+            context["last_failure"] = (
+                Poll.objects.filter(module=module, ok=False).order_by("-started_at").first()
+            )
     if fragment is None:
         context["panels"] = [
             {"grid": key, "title": charts.GRID_PANELS[key]}
