@@ -39,29 +39,36 @@ API_READS = [
 def crawl(client, start, limit: int = 400, per_shape: int = 3) -> dict:
     """GET `start` and every same-site link found, breadth first: one URL per path (the first
     query string seen), at most `per_shape` paths of one shape (`/incidents/INC-N-N/` — the
-    same template with another object), at most `limit` pages. Returns {url: response}."""
+    same template with another object), at most `limit` pages. The console's own pages come
+    first; then the admin (Django's templates over our models) with one object per model.
+    Returns {url: response}."""
     pages: dict = {}
     paths: set[str] = set()
     shapes: Counter = Counter()
-    queue = deque(start)
-    while queue and len(pages) < limit:
-        url = queue.popleft()
-        path = urlsplit(url).path
-        shape = DIGITS.sub("N", path)
-        if path in paths or path.startswith(SKIP) or path.endswith(SKIP_ENDING):
-            continue
-        if url not in start and shapes[shape] >= per_shape:
-            continue
-        paths.add(path)
-        shapes[shape] += 1
-        response = client.get(url)
-        pages[url] = response
-        if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
-            continue
-        for link in LINK.findall(response.content.decode()):
-            link = html.unescape(link)
-            if urlsplit(link).path not in paths:
-                queue.append(link)
+    for admin in (False, True):
+        queue = deque(["/admin/"] if admin else [u for u in start if not u.startswith("/admin")])
+        if admin and "/admin/" not in start:
+            break
+        while queue and len(pages) < limit:
+            url = queue.popleft()
+            path = urlsplit(url).path
+            shape = DIGITS.sub("N", path)
+            if path in paths or path.startswith(SKIP) or path.endswith(SKIP_ENDING):
+                continue
+            if path.startswith("/admin/") != admin:
+                continue
+            if url not in start and shapes[shape] >= (1 if admin else per_shape):
+                continue
+            paths.add(path)
+            shapes[shape] += 1
+            response = client.get(url)
+            pages[url] = response
+            if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+                continue
+            for link in LINK.findall(response.content.decode()):
+                link = html.unescape(link)
+                if urlsplit(link).path not in paths:
+                    queue.append(link)
     return pages
 
 
