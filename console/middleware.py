@@ -59,29 +59,36 @@ class IdleTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        timeout = settings.SESSION_IDLE_TIMEOUT * 60
         if not request.user.is_authenticated:
             return self.get_response(request)
         now = timezone.now().timestamp()
-        signed_in = request.session.setdefault(self.SIGNED_IN_KEY, now)
-        if now - signed_in > settings.SESSION_COOKIE_AGE:
+        request.session.setdefault(self.SIGNED_IN_KEY, now)
+        ended = self.ended(request.session, now)
+        if ended == "auth.session_expired":
             hours = settings.SESSION_COOKIE_AGE / 3600
-            return self._sign_out(
-                request, "auth.session_expired", f"signed out {hours:g} h after sign-in"
-            )
-        if timeout <= 0:
+            return self._sign_out(request, ended, f"signed out {hours:g} h after sign-in")
+        if ended == "auth.idle_timeout":
+            minutes = settings.SESSION_IDLE_TIMEOUT
+            return self._sign_out(request, ended, f"signed out after {minutes} min idle")
+        if settings.SESSION_IDLE_TIMEOUT <= 0:
             return self.get_response(request)
-        last = request.session.get(self.KEY)
-        if last is not None and now - last > timeout:
-            return self._sign_out(
-                request,
-                "auth.idle_timeout",
-                f"signed out after {settings.SESSION_IDLE_TIMEOUT} min idle",
-            )
         background = request.method == "GET" and request.headers.get("HX-Request") == "true"
-        if last is None or not background:
+        if request.session.get(self.KEY) is None or not background:
             request.session[self.KEY] = now
         return self.get_response(request)
+
+    @classmethod
+    def ended(cls, session, now: float) -> str | None:
+        """Why a session is over ("auth.session_expired", "auth.idle_timeout") or None; the
+        live socket (console.consumers) asks the same question."""
+        signed_in = session.get(cls.SIGNED_IN_KEY)
+        if signed_in is not None and now - signed_in > settings.SESSION_COOKIE_AGE:
+            return "auth.session_expired"
+        timeout = settings.SESSION_IDLE_TIMEOUT * 60
+        last = session.get(cls.KEY)
+        if timeout > 0 and last is not None and now - last > timeout:
+            return "auth.idle_timeout"
+        return None
 
     def _sign_out(self, request, action: str, why: str):
         user = request.user

@@ -3,10 +3,13 @@ hijacking): through the real ASGI stack of console/asgi.py, a page on another si
 a socket with the user's cookie; the console's own origin can."""
 
 import pytest
+import time_machine
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from console.asgi import application
+from console.consumers import SESSION_CHECK_SECONDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,3 +54,33 @@ async def test_own_origin_without_a_session_is_refused_by_the_consumer():
     host = settings.ALLOWED_HOSTS[0]
     connected, code = await _handshake([(b"origin", f"https://{host}".encode())])
     assert not connected and code == 4401
+
+
+async def test_a_session_past_its_lifetime_cannot_open_a_socket(client, operator, settings):
+    """The database still holds the session (Django's own expiry moves with activity); the
+    absolute lifetime counted from sign-in refuses it."""
+    with time_machine.travel("2026-11-21 08:00:00Z", tick=False) as traveller:
+        cookie = await sync_to_async(_session_cookie)(client, operator)
+        origin = f"https://{settings.ALLOWED_HOSTS[0]}".encode()
+        settings.SESSION_COOKIE_AGE = 3600
+        traveller.shift(3601)
+        connected, code = await _handshake([(b"origin", origin), (b"cookie", cookie)])
+    assert not connected and code == 4401
+
+
+async def test_an_open_socket_closes_once_its_session_has_ended(client, operator, settings):
+    with time_machine.travel("2026-11-21 08:00:00Z", tick=False) as traveller:
+        cookie = await sync_to_async(_session_cookie)(client, operator)
+        origin = f"https://{settings.ALLOWED_HOSTS[0]}".encode()
+        communicator = WebsocketCommunicator(
+            application, "/ws/live/", headers=[(b"origin", origin), (b"cookie", cookie)]
+        )
+        connected, _ = await communicator.connect()
+        assert connected
+        await communicator.send_json_to({"ping": 1})
+        assert (await communicator.receive_json_from())["type"] == "pong"
+        await sync_to_async(client.logout)()  # signed out in another tab
+        traveller.shift(SESSION_CHECK_SECONDS + 1)
+        await communicator.send_json_to({"ping": 2})
+        closed = await communicator.receive_output()
+    assert closed == {"type": "websocket.close", "code": 4401}
