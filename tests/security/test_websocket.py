@@ -4,9 +4,11 @@ a socket with the user's cookie; the console's own origin can."""
 
 import pytest
 import time_machine
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.db import connections
 
 from console.asgi import application
 from console.consumers import SESSION_CHECK_SECONDS
@@ -60,7 +62,7 @@ async def test_a_session_past_its_lifetime_cannot_open_a_socket(client, operator
     """The database still holds the session (Django's own expiry moves with activity); the
     absolute lifetime counted from sign-in refuses it."""
     with time_machine.travel("2026-11-21 08:00:00Z", tick=False) as traveller:
-        cookie = await sync_to_async(_session_cookie)(client, operator)
+        cookie = await database_sync_to_async(_session_cookie)(client, operator)
         origin = f"https://{settings.ALLOWED_HOSTS[0]}".encode()
         settings.SESSION_COOKIE_AGE = 3600
         traveller.shift(3601)
@@ -70,7 +72,7 @@ async def test_a_session_past_its_lifetime_cannot_open_a_socket(client, operator
 
 async def test_an_open_socket_closes_once_its_session_has_ended(client, operator, settings):
     with time_machine.travel("2026-11-21 08:00:00Z", tick=False) as traveller:
-        cookie = await sync_to_async(_session_cookie)(client, operator)
+        cookie = await database_sync_to_async(_session_cookie)(client, operator)
         origin = f"https://{settings.ALLOWED_HOSTS[0]}".encode()
         communicator = WebsocketCommunicator(
             application, "/ws/live/", headers=[(b"origin", origin), (b"cookie", cookie)]
@@ -79,8 +81,13 @@ async def test_an_open_socket_closes_once_its_session_has_ended(client, operator
         assert connected
         await communicator.send_json_to({"ping": 1})
         assert (await communicator.receive_json_from())["type"] == "pong"
-        await sync_to_async(client.logout)()  # signed out in another tab
+        # Signed out in another tab: the session is gone from the store.
+        await database_sync_to_async(Session.objects.all().delete)()
         traveller.shift(SESSION_CHECK_SECONDS + 1)
         await communicator.send_json_to({"ping": 2})
         closed = await communicator.receive_output()
+        await communicator.wait()
+    # The socket's database thread opened its connection under the travelled clock, so its
+    # close-at time lies ahead of the real clock and Django would keep it: close it here.
+    await database_sync_to_async(connections.close_all)()
     assert closed == {"type": "websocket.close", "code": 4401}
