@@ -14,6 +14,8 @@ def _summary(obj) -> dict:
     data = model_to_dict(obj)
     for secret in ("password", "key_hash", "token"):
         data.pop(secret, None)
+    if "target" in data and hasattr(obj, "display_target"):  # a hook's URL (console.secrets)
+        data["target"] = obj.display_target
     return data
 
 

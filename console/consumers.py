@@ -1,17 +1,35 @@
 """The one WebSocket endpoint: pages subscribe to topics and receive fragments or cues."""
 
+from importlib import import_module
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.utils import timezone
 
 from . import live
+from .middleware import IdleTimeoutMiddleware
 
 MAX_TOPICS = 50
+# How often a socket re-reads its session (on a ping) to close when the session has ended:
+# signed out, idle or past its absolute lifetime. Pages ping every 3 s; one read a minute is
+# enough and keeps the database out of the ping path.
+SESSION_CHECK_SECONDS = 60
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
         if self.user is None or not self.user.is_authenticated:
+            await self.close(code=4401)
+            return
+        # A scope without a session: a socket opened in-process (tests) with a user given.
+        self.session = self.scope.get("session")
+        self.session_checked = timezone.now().timestamp()
+        if self.session is not None and IdleTimeoutMiddleware.ended(
+            self.session, self.session_checked
+        ):
             await self.close(code=4401)
             return
         self.topics: set[str] = set()
@@ -25,6 +43,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             await self.send_json({"type": "error", "detail": "expected a JSON object"})
             return
+        if "ping" in content and not await self.session_alive():
+            await self.close(code=4401)
+            return
         if "ping" in content:
             # The pong carries each subscribed topic's current number: a page that missed the
             # last message of a burst (nothing after it to reveal the gap) notices here.
@@ -36,6 +57,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             if topic in self.topics:
                 self.topics.discard(topic)
                 await self.channel_layer.group_discard(live.group_name(topic), self.channel_name)
+
+    async def session_alive(self) -> bool:
+        now = timezone.now().timestamp()
+        if self.session is None or now - self.session_checked < SESSION_CHECK_SECONDS:
+            return True
+        self.session_checked = now
+        store = import_module(settings.SESSION_ENGINE).SessionStore(self.session.session_key)
+        data = await database_sync_to_async(store.load)()
+        return SESSION_KEY in data and IdleTimeoutMiddleware.ended(data, now) is None
 
     async def subscribe(self, topic: str):
         if len(self.topics) >= MAX_TOPICS and topic not in self.topics:

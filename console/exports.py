@@ -5,6 +5,7 @@ and Google Sheets; such text cells are prefixed with a single quote so they show
 Numbers stay numbers (a negative figure is written as a number, not as text)."""
 
 import csv
+import io
 from collections.abc import Iterable
 
 from django.http import HttpResponse
@@ -31,3 +32,13 @@ def csv_response(filename: str, header: Iterable, rows: Iterable[Iterable]) -> H
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
     return response
+
+
+def defuse_csv(text: str) -> str:
+    """A CSV written elsewhere (a module's DLQ export) with every text cell made safe: what a
+    module puts in a cell comes from the records it carries, i.e. from outside."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in csv.reader(io.StringIO(text)):
+        writer.writerow([safe_cell(cell) for cell in row])
+    return out.getvalue()

@@ -42,37 +42,60 @@ class ConsoleLoginRequiredMiddleware(LoginRequiredMiddleware):
 
 
 class IdleTimeoutMiddleware:
-    """Signs a session out after SESSION_IDLE_TIMEOUT minutes without activity (ASVS 7.3.1);
-    SESSION_COOKIE_AGE is the absolute limit. Activity is a page load or any non-GET request;
-    HTMX GETs (live refreshes, polls) read the clock but never push it forward. An HTMX request
-    that finds its session timed out is sent to the login page whole (HX-Redirect), not swapped
-    into a fragment."""
+    """Signs a session out after SESSION_IDLE_TIMEOUT minutes without activity (ASVS 7.3.1)
+    and SESSION_COOKIE_AGE seconds after sign-in whatever the activity (ASVS 7.3.2). Activity
+    is a page load or any non-GET request; HTMX GETs (live refreshes, polls) read the clock but
+    never push it forward. An HTMX request that finds its session timed out is sent to the
+    login page whole (HX-Redirect), not swapped into a fragment.
+
+    Django alone would not make SESSION_COOKIE_AGE absolute: every request that touches the
+    session (this one, to note activity) saves it with a fresh expiry. The sign-in time is
+    noted at login (console.signals) and checked here."""
 
     KEY = "last_activity"
+    SIGNED_IN_KEY = "signed_in_at"
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        timeout = settings.SESSION_IDLE_TIMEOUT * 60
-        if timeout <= 0 or not request.user.is_authenticated:
+        if not request.user.is_authenticated:
             return self.get_response(request)
         now = timezone.now().timestamp()
-        last = request.session.get(self.KEY)
-        if last is not None and now - last > timeout:
-            user = request.user
-            logout(request)
-            audit.record(
-                "auth.idle_timeout",
-                actor=user,
-                object_repr=f"signed out after {settings.SESSION_IDLE_TIMEOUT} min idle",
-            )
-            if request.headers.get("HX-Request") == "true":
-                current = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
-                login = resolve_url(settings.LOGIN_URL) + "?" + urlencode({"next": current})
-                return HttpResponse(status=204, headers={"HX-Redirect": login})
+        request.session.setdefault(self.SIGNED_IN_KEY, now)
+        ended = self.ended(request.session, now)
+        if ended == "auth.session_expired":
+            hours = settings.SESSION_COOKIE_AGE / 3600
+            return self._sign_out(request, ended, f"signed out {hours:g} h after sign-in")
+        if ended == "auth.idle_timeout":
+            minutes = settings.SESSION_IDLE_TIMEOUT
+            return self._sign_out(request, ended, f"signed out after {minutes} min idle")
+        if settings.SESSION_IDLE_TIMEOUT <= 0:
             return self.get_response(request)
         background = request.method == "GET" and request.headers.get("HX-Request") == "true"
-        if last is None or not background:
+        if request.session.get(self.KEY) is None or not background:
             request.session[self.KEY] = now
+        return self.get_response(request)
+
+    @classmethod
+    def ended(cls, session, now: float) -> str | None:
+        """Why a session is over ("auth.session_expired", "auth.idle_timeout") or None; the
+        live socket (console.consumers) asks the same question."""
+        signed_in = session.get(cls.SIGNED_IN_KEY)
+        if signed_in is not None and now - signed_in > settings.SESSION_COOKIE_AGE:
+            return "auth.session_expired"
+        timeout = settings.SESSION_IDLE_TIMEOUT * 60
+        last = session.get(cls.KEY)
+        if timeout > 0 and last is not None and now - last > timeout:
+            return "auth.idle_timeout"
+        return None
+
+    def _sign_out(self, request, action: str, why: str):
+        user = request.user
+        logout(request)
+        audit.record(action, actor=user, object_repr=why)
+        if request.headers.get("HX-Request") == "true":
+            current = urlsplit(request.headers.get("HX-Current-URL", "")).path or "/"
+            login = resolve_url(settings.LOGIN_URL) + "?" + urlencode({"next": current})
+            return HttpResponse(status=204, headers={"HX-Redirect": login})
         return self.get_response(request)

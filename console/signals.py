@@ -2,12 +2,17 @@
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
+from django.utils import timezone
 
 from . import audit
+from .middleware import IdleTimeoutMiddleware
 
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
+    # The absolute session lifetime counts from here (console.middleware.IdleTimeoutMiddleware).
+    if request is not None and hasattr(request, "session"):
+        request.session[IdleTimeoutMiddleware.SIGNED_IN_KEY] = timezone.now().timestamp()
     audit.record("auth.login", actor=user, obj=user)
 
 

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from console.admin import AuditedAdmin
@@ -46,9 +47,33 @@ class CommunicationTemplateAdmin(AuditedAdmin):
     list_display = ["kind", "subject"]
 
 
+class NotificationChannelForm(forms.ModelForm):
+    """A hook's URL is its secret: once stored it is never rendered back (the field comes up
+    empty with the masked form in its help; left empty it keeps the stored URL)."""
+
+    class Meta:
+        model = NotificationChannel
+        fields = ["name", "kind", "target", "enabled", "severities", "events"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stored = self.instance.target if self.instance.pk else ""
+        if self.instance.pk and self.instance.is_hook:
+            self.initial["target"] = ""
+            self.fields["target"].required = False
+            self.fields["target"].help_text = (
+                f"A hook URL is stored ({self.instance.display_target}); it is never shown. "
+                "Leave empty to keep it, or type a new one."
+            )
+
+    def clean_target(self) -> str:
+        return self.cleaned_data.get("target") or self._stored
+
+
 @admin.register(NotificationChannel)
 class NotificationChannelAdmin(AuditedAdmin):
-    list_display = ["name", "kind", "target", "enabled"]
+    form = NotificationChannelForm
+    list_display = ["name", "kind", "display_target", "enabled"]
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -100,8 +125,19 @@ class IncidentAdmin(admin.ModelAdmin):
 class NotificationAdmin(admin.ModelAdmin):
     """The delivery record: kept (issue 12, data safety), never edited."""
 
-    list_display = ["incident", "kind", "audience", "target", "state", "attempts", "created_at"]
+    list_display = [
+        "incident",
+        "kind",
+        "audience",
+        "display_target",
+        "state",
+        "attempts",
+        "created_at",
+    ]
     list_filter = ["kind", "state", "audience"]
+    # Never the stored target: a hook's URL is its secret.
+    exclude = ["target"]
+    readonly_fields = ["display_target"]
 
     def has_add_permission(self, request):
         return False

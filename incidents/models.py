@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from console import audit
 from console.errors import Refused
+from console.secrets import masked_url
 
 
 def actor_name(user) -> str:
@@ -174,6 +175,15 @@ class NotificationChannel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def is_hook(self) -> bool:
+        return self.kind in (self.Kind.WEBHOOK, self.Kind.SLACK)
+
+    @property
+    def display_target(self) -> str:
+        """What pages, the API and the audit trail show: a hook's URL is its secret."""
+        return masked_url(self.target) if self.is_hook else self.target
 
     def wants(self, severity: str, event: str) -> bool:
         return (not self.severities or severity in self.severities) and (
@@ -673,7 +683,14 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} to {self.target or self.user} ({self.state})"
+        return f"{self.get_kind_display()} to {self.display_target or self.user} ({self.state})"
+
+    @property
+    def display_target(self) -> str:
+        """The target as shown anywhere: a hook's URL is its secret (console.secrets)."""
+        if self.kind in (self.Kind.WEBHOOK, self.Kind.SLACK):
+            return masked_url(self.target)
+        return self.target
 
 
 def add_business_days(start: date, days: int) -> date:

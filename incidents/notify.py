@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console import live
+from console.secrets import without
 
 from .models import (
     CommunicationTemplate,
@@ -236,7 +237,9 @@ def deliver(pk: int, attempt: int) -> str:
     try:
         _send(row)
     except Exception as exc:  # any failure of the far end is a failed attempt
-        return _failed(row, attempt, f"{type(exc).__name__}: {exc}"[:500])
+        error = f"{type(exc).__name__}: {exc}"
+        # Kept on the row and shown on pages: never with the hook's URL in it.
+        return _failed(row, attempt, without(error, row.target, row.display_target)[:500])
     return _sent(row, attempt)
 
 
@@ -255,7 +258,7 @@ def _sent(row: Notification, attempt: int) -> str:
         incident = Incident.objects.select_for_update().get(pk=row.incident_id)
         incident.log(
             TimelineEntry.Kind.NOTIFICATION,
-            f"{row.get_kind_display()} to {row.target} sent: {row.subject}",
+            f"{row.get_kind_display()} to {row.display_target} sent: {row.subject}",
             None,
             notification=row.pk,
         )
@@ -283,8 +286,8 @@ def _failed(row: Notification, attempt: int, error: str) -> str:
             incident = Incident.objects.get(pk=row.incident_id)
             incident.log(
                 TimelineEntry.Kind.NOTIFICATION,
-                f"{row.get_kind_display()} to {row.target} failed after {attempt} attempts: "
-                f"{error}",
+                f"{row.get_kind_display()} to {row.display_target} failed after {attempt} "
+                f"attempts: {error}",
                 None,
                 notification=row.pk,
             )

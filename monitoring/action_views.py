@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from console.errors import Refused
+from console.exports import defuse_csv
 
 from . import actions, degraded
 from .models import ActionRun, Module
@@ -186,9 +187,10 @@ def action_run(request: HttpRequest, module: str, key: str) -> HttpResponse:
         return redirect(back)
     if key == "dlq_export" and answer is not None and record.status == ActionRun.Status.SUCCEEDED:
         fmt = record.params.get("format", "json")
-        response = HttpResponse(
-            answer.text, content_type="text/csv" if fmt == "csv" else "application/json"
-        )
+        if fmt == "csv":
+            response = HttpResponse(defuse_csv(answer.text), content_type="text/csv")
+        else:
+            response = HttpResponse(answer.text, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="dlq_export.{fmt}"'
         return response
     return redirect(reverse("monitoring:action_result", args=[record.pk]))

@@ -341,7 +341,9 @@ def annotation_add(request: HttpRequest) -> HttpResponse:
         if not request.htmx:
             messages.success(request, "Annotation added; it shows on the charts.")
     else:
-        module = Module.objects.filter(pk=request.POST.get("module") or None).first()
+        given = request.POST.get("module", "")
+        # A bad id is the form's error (shown below), not a 500 here.
+        module = Module.objects.filter(pk=given).first() if given.isdigit() else None
     if request.htmx and module is not None:
         panel_keys = charts.MODULE_PANELS.get(module.kind, ())
         context = {

@@ -10,14 +10,14 @@ register = template.Library()
 @register.filter
 def pct(value, places: int = 0) -> str:
     """A fraction as a percentage: 0.333 → "33 %"."""
-    if value is None:
+    if value is None or value == "":  # "": a variable the page lacks (no DR policy loaded)
         return "—"
     return f"{value * 100:.{int(places)}f} %"
 
 
 @register.filter
 def rate(value) -> str:
-    if value is None:
+    if value is None or value == "":  # "": a variable the page lacks (no DR policy loaded)
         return "—"
     return f"{value:,.0f}"
 
@@ -25,7 +25,7 @@ def rate(value) -> str:
 @register.filter
 def span(value: timedelta | None) -> str:
     """A duration the way an operator reads it: "3 d 4 h", "2 h 15 min", "40 s"."""
-    if value is None:
+    if value is None or value == "":  # "": a variable the page lacks (no DR policy loaded)
         return "—"
     seconds = int(value.total_seconds())
     sign = "-" if seconds < 0 else ""
