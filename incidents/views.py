@@ -406,8 +406,12 @@ def add_action_item(request: HttpRequest, number: str) -> HttpResponse:
     incident = _get(request, number)
     form = forms.ActionItemForm(request.POST)
     if form.is_valid():
-        services.add_action_item(request.user, incident.pk, **form.cleaned_data)
-        messages.success(request, "Action item added.")
+        try:
+            services.add_action_item(request.user, incident.pk, **form.cleaned_data)
+        except Refused as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, "Action item added.")
     else:
         messages.error(request, "Action item: " + "; ".join(
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))  # fmt: skip
@@ -418,7 +422,12 @@ def add_action_item(request: HttpRequest, number: str) -> HttpResponse:
 @require_POST
 def set_action_item(request: HttpRequest, number: str, item: int) -> HttpResponse:
     incident = _get(request, number)
-    services.set_action_item_state(request.user, incident.pk, item, request.POST.get("state", ""))
+    try:
+        services.set_action_item_state(
+            request.user, incident.pk, item, request.POST.get("state", "")
+        )
+    except Refused as exc:
+        messages.error(request, exc.detail)
     return redirect("incidents:review", incident.number)
 
 

@@ -487,7 +487,10 @@ def handoff_draft(request: HttpRequest, pk: int) -> HttpResponse:
     except Refused as exc:
         if not request.htmx:
             return _done(request, exc.detail, False, reverse("shifts:handoff", args=[pk]))
-        return render(request, "shifts/partials/draft_note.html", {"error": exc.detail})
+        response = render(request, "shifts/partials/draft_note.html", {"error": exc.detail})
+        # As every other refusal to HTMX: say its status (the note is swapped in with 200).
+        response["X-Refused-Status"] = str(exc.code)
+        return response
     if not request.htmx:
         return _done(request, "Draft saved.", True, reverse("shifts:handoff", args=[pk]))
     return render(request, "shifts/partials/draft_note.html", {"saved_at": obj.updated_at})
