@@ -150,6 +150,9 @@ def _action(view):
     @wraps(view)
     def wrapper(request: HttpRequest, number: str, *args, **kwargs):
         incident = _get(request, number)
+        # The role before the form: a bystander is refused (403), not told what to fix.
+        if not services.can_act(request.user, incident):
+            raise PermissionDenied
         try:
             done = view(request, incident, *args, **kwargs)
         except Refused as exc:
@@ -404,6 +407,8 @@ def start_review(request, incident):
 @require_POST
 def add_action_item(request: HttpRequest, number: str) -> HttpResponse:
     incident = _get(request, number)
+    if not services.can_act(request.user, incident):
+        raise PermissionDenied
     form = forms.ActionItemForm(request.POST)
     if form.is_valid():
         try:

@@ -78,6 +78,7 @@ def get_post(rule, post_rule=None, **extra) -> Url:
 
 
 INC = {"number": "incident"}
+REVIEWED = {"number": "reviewed"}  # resolved, with a review and an action item
 CHG = {"number": "change"}
 WIN = {"pk": "window"}
 HANDOFF = {"pk": "handoff"}
@@ -118,22 +119,19 @@ TABLE: dict[str, Url] = {
     "incidents:resolve": post(INC_ACT, kw=INC, hides=True),
     "incidents:close": post(INC_ACT, kw=INC, hides=True),
     "incidents:reopen": post(INC_ACT, kw=INC, hides=True),
-    "incidents:severity": post(INC_ACT, kw=INC, hides=True, lenient=VALIDATES),
-    "incidents:escalate": post(INC_ACT, kw=INC, hides=True, lenient=VALIDATES),
-    "incidents:add_note": post(INC_ACT, kw=INC, hides=True, lenient=VALIDATES),
-    "incidents:add_responder": post(INC_ACT, kw=INC, hides=True, lenient=VALIDATES),
+    "incidents:severity": post(INC_ACT, kw=INC, hides=True),
+    "incidents:escalate": post(INC_ACT, kw=INC, hides=True),
+    "incidents:add_note": post(INC_ACT, kw=INC, hides=True),
+    "incidents:add_responder": post(INC_ACT, kw=INC, hides=True),
     "incidents:update_modules": post(INC_ACT, kw=INC, hides=True),
-    "incidents:confirm_data_loss": post(INC_ACT, kw=INC, hides=True, lenient=VALIDATES),
+    "incidents:confirm_data_loss": post(INC_ACT, kw=INC, hides=True),
     "incidents:post_update": get_post(INC_ACT, kw=INC, hides=True),
     "incidents:presence": post(VIEW, kw=INC, hides=True),
-    # The review exists once the incident is resolved: 404 before (the world's is open).
-    "incidents:review": get_post(
-        VIEW, INC_ACT, kw=INC, hides=True, ok=(200, 404), lenient="looks the review up first"
-    ),
+    "incidents:review": get_post(VIEW, INC_ACT, kw=REVIEWED, hides=True),
     "incidents:start_review": post(INC_ACT, kw=INC, hides=True),
-    "incidents:review_report": get(VIEW, kw=INC, hides=True, ok=(200, 404)),
-    "incidents:add_action_item": post(INC_ACT, kw=INC, hides=True, lenient=MESSAGE),
-    "incidents:set_action_item": post(INC_ACT, kw={**INC, "item": Literal(1)}, hides=True),
+    "incidents:review_report": get(VIEW, kw=REVIEWED, hides=True),
+    "incidents:add_action_item": post(INC_ACT, kw=REVIEWED, hides=True),
+    "incidents:set_action_item": post(INC_ACT, kw={**REVIEWED, "item": "action_item"}, hides=True),
     # --- changes ---------------------------------------------------------------------------
     "changes:index": get(VIEW),
     "changes:create": get_post(OPERATOR),
@@ -185,19 +183,19 @@ TABLE: dict[str, Url] = {
     "shifts:notices_read": post(VIEW),
     "shifts:oncall_badge": get(SIGNED_IN),
     "shifts:calendar": get(VIEW),
-    "shifts:shift_add": post(OPS_LEAD, lenient=VALIDATES),
+    "shifts:shift_add": post(OPS_LEAD),
     "shifts:shift_swap": post(OPS_LEAD, lenient=LOOKS_UP),
-    "shifts:rota_add": post(OPS_LEAD, lenient=VALIDATES),
-    "shifts:override_add": post(OPS_LEAD, lenient=VALIDATES),
+    "shifts:rota_add": post(OPS_LEAD),
+    "shifts:override_add": post(OPS_LEAD),
     "shifts:ical": get(PUBLIC, kw={"token": "ical"}),
     "shifts:checklist": get(VIEW, kw={"key": "checklist"}),
     "shifts:checklist_tick": post(OPERATOR, kw={"key": "checklist"}),
-    "shifts:tick_incident": post(OPERATOR, kw={"pk": Literal(1)}, lenient=LOOKS_UP),
+    "shifts:tick_incident": post(OPERATOR, kw={"pk": Literal(1)}),
     "shifts:log": get(VIEW),
-    "shifts:log_add": post(OPERATOR, lenient=VALIDATES),
+    "shifts:log_add": post(OPERATOR),
     "shifts:log_close": post(OPERATOR, kw={"pk": "log"}),
-    "shifts:handoff_start": get_post(VIEW, OPERATOR, lenient=VALIDATES),
-    "shifts:oncall_log": get_post(VIEW, OPERATOR, lenient=VALIDATES),
+    "shifts:handoff_start": get_post(VIEW, OPERATOR),
+    "shifts:oncall_log": get_post(VIEW, OPERATOR),
     "shifts:handoff": get(VIEW, kw=HANDOFF),
     "shifts:handoff_draft": post(NOBODY, kw=HANDOFF, **OWN),
     "shifts:handoff_refresh": post(NOBODY, kw=HANDOFF, **OWN),

@@ -95,6 +95,23 @@ def build() -> World:
         commander, title="Gamma stalls", severity="P3", summary="Deliveries stopped."
     )
     o["incident"] = incident.number
+    # A resolved incident with its review and one action item (the review pages need them).
+    reviewed = incidents.declare(
+        commander, title="Beta backlog", severity="P3", summary="Queue grew."
+    )
+    incidents.acknowledge(commander, reviewed.pk)
+    for status in ("investigating", "mitigating"):
+        incidents.move(commander, reviewed.pk, status)
+    incidents.move(commander, reviewed.pk, "resolved", resolution_summary="Scaled Beta.")
+    incidents.start_review(commander, reviewed.pk)
+    o["reviewed"] = reviewed.number
+    o["action_item"] = incidents.add_action_item(
+        commander,
+        reviewed.pk,
+        description="Alert on queue growth",
+        owner=commander,
+        due_on=timezone.localdate() + timedelta(days=7),
+    ).pk
     change = changes.create(
         requester,
         title="Raise queue capacity",
