@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 
 from console.api import ServiceActionsMixin
@@ -203,6 +204,9 @@ class ChangeViewSet(
 
     @extend_schema(request=CreateSerializer, responses={201: ChangeDetailSerializer})
     def create(self, request, *args, **kwargs):
+        # The role before the body: a role that may not raise changes gets 403.
+        if not request.user.has_perm(services.ADD):
+            raise PermissionDenied("Your role may not raise change requests.")
         serializer = CreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

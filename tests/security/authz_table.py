@@ -284,17 +284,25 @@ TABLE: dict[str, Url] = {
     "api:route-list": get(VIEW),
     "api:route-detail": get(VIEW, kw={"pk": "route"}),
     # Lists are restricted to what the caller may see: empty without a role.
-    "api:incident-list": Url({"GET": SIGNED_IN, "POST": OPERATOR}, lenient=VALIDATES),
+    "api:incident-list": Url({"GET": SIGNED_IN, "POST": OPERATOR}),
     "api:incident-detail": get(VIEW, kw=INC, hides=True),
     **{
         f"api:incident-{action}": post(INC_ACT, kw=INC, hides=True)
-        for action in ("acknowledge", "close", "investigate", "mitigate", "reopen", "resolve")
+        for action in (
+            "acknowledge",
+            "close",
+            "escalate",
+            "investigate",
+            "mitigate",
+            "notes",
+            "reopen",
+            "resolve",
+            "responders",
+            "severity",
+            "updates",
+        )
     },
-    **{
-        f"api:incident-{action}": post(INC_ACT, kw=INC, hides=True, lenient=VALIDATES)
-        for action in ("escalate", "notes", "responders", "severity", "updates")
-    },
-    "api:change-list": Url({"GET": SIGNED_IN, "POST": OPERATOR}, lenient=VALIDATES),
+    "api:change-list": Url({"GET": SIGNED_IN, "POST": OPERATOR}),
     "api:change-detail": get(VIEW, kw=CHG, hides=True),
     **{
         f"api:change-{action}": post(OPS_LEAD, kw=CHG, hides=True)
@@ -310,14 +318,14 @@ TABLE: dict[str, Url] = {
     "api:maintenance-window-detail": get(VIEW, kw=WIN),
     "api:maintenance-window-reschedule": post(OPS_LEAD, kw=WIN, lenient=VALIDATES),
     "api:oncall-now": get(VIEW),
-    "api:shift-list": Url({"GET": VIEW, "POST": OPS_LEAD}, lenient=VALIDATES),
+    "api:shift-list": Url({"GET": VIEW, "POST": OPS_LEAD}),
     "api:shift-detail": get(VIEW, kw={"pk": "shift"}),
-    "api:rota-list": Url({"GET": VIEW, "POST": OPS_LEAD}, lenient=VALIDATES),
+    "api:rota-list": Url({"GET": VIEW, "POST": OPS_LEAD}),
     "api:rota-detail": get(VIEW, kw={"pk": "rota"}),
-    "api:shift-log-list": Url({"GET": VIEW, "POST": OPERATOR}, lenient=VALIDATES),
+    "api:shift-log-list": Url({"GET": VIEW, "POST": OPERATOR}),
     "api:shift-log-detail": get(VIEW, kw={"pk": "log"}),
     "api:shift-log-close": post(OPERATOR, kw={"pk": "log"}),
-    "api:handoff-list": Url({"GET": VIEW, "POST": OPERATOR}, lenient=VALIDATES),
+    "api:handoff-list": Url({"GET": VIEW, "POST": OPERATOR}),
     "api:handoff-detail": Url({"GET": VIEW, "PATCH": NOBODY}, kw=HANDOFF, **OWN),
     "api:handoff-sign": post(NOBODY, kw=HANDOFF, **OWN),
 }

@@ -50,7 +50,8 @@ def api_methods(pattern: URLPattern) -> set[str] | None:
     """The methods a DRF view answers (None for a plain Django view, whose decorators say)."""
     callback = pattern.callback
     if getattr(callback, "actions", None):
-        return {m.upper() for m in callback.actions}
+        # DRF adds "head" to a viewset's actions once it has answered a GET.
+        return {m.upper() for m in callback.actions if m not in ("head", "options")}
     cls = getattr(callback, "cls", None)
     if cls is None:
         return None
