@@ -91,11 +91,10 @@ def world(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         with transaction.atomic():
             built = world_module.build()
-            clients = {ANONYMOUS: Client()}
+            built.clients[ANONYMOUS] = Client()
             for persona, user in built.users.items():
-                clients[persona] = Client()
-                clients[persona].force_login(user)
-            built.clients = clients
+                built.clients[persona] = Client()
+                built.clients[persona].force_login(user)
             yield built
             transaction.set_rollback(True)
 

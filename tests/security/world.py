@@ -37,6 +37,7 @@ PERSONAS = [ANONYMOUS, NO_ROLE, *ROLES]
 class World:
     users: dict = field(default_factory=dict)  # persona → user (ANONYMOUS absent)
     objects: dict = field(default_factory=dict)  # name → object or value, for kwargs
+    clients: dict = field(default_factory=dict)  # persona → signed-in test client
 
 
 def _user(username: str, role: str | None):
@@ -182,5 +183,4 @@ def build() -> World:
     o["drill"] = backups.schedule_drill(
         owner, DrillType.objects.order_by("pk").first(), now + timedelta(days=5)
     ).pk
-    world.commander = commander
     return world
