@@ -316,7 +316,7 @@ TABLE: dict[str, Url] = {
     "api:change-review": post(SENIOR, kw=CHG, hides=True),
     "api:maintenance-window-list": Url({"GET": VIEW, "POST": OPERATOR}),
     "api:maintenance-window-detail": get(VIEW, kw=WIN),
-    "api:maintenance-window-reschedule": post(OPS_LEAD, kw=WIN, lenient=VALIDATES),
+    "api:maintenance-window-reschedule": post(OPS_LEAD, kw=WIN),
     "api:oncall-now": get(VIEW),
     "api:shift-list": Url({"GET": VIEW, "POST": OPS_LEAD}),
     "api:shift-detail": get(VIEW, kw={"pk": "shift"}),
