@@ -149,17 +149,17 @@ TABLE: dict[str, Url] = {
     "changes:decide": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
     "changes:cab_vote": post(frozenset([roles.CAB]), kw=CHG, lenient=VALIDATES),
     "changes:revise": post(OPS_LEAD, kw=CHG),
-    "changes:verbal": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
+    "changes:verbal": post(OPS_LEAD, kw=CHG),
     "changes:formal": post(OPS_LEAD, kw=CHG),
     "changes:conflicts": get(VIEW, kw=CHG),
-    "changes:schedule": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
+    "changes:schedule": post(OPS_LEAD, kw=CHG),
     "changes:checklist": post(OPS_LEAD, kw={**CHG, "item": Literal(1)}),
     "changes:start": post(OPS_LEAD, kw=CHG),
-    "changes:add_log": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
+    "changes:add_log": post(OPS_LEAD, kw=CHG),
     "changes:complete": post(OPS_LEAD, kw=CHG),
-    "changes:fail": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
-    "changes:rollback": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
-    "changes:pir": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
+    "changes:fail": post(OPS_LEAD, kw=CHG),
+    "changes:rollback": post(OPS_LEAD, kw=CHG),
+    "changes:pir": post(OPS_LEAD, kw=CHG),
     "changes:close": post(OPS_LEAD, kw=CHG),
     "changes:mark_caused": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
     "changes:unmark_caused": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
@@ -306,13 +306,19 @@ TABLE: dict[str, Url] = {
     "api:change-detail": get(VIEW, kw=CHG, hides=True),
     **{
         f"api:change-{action}": post(OPS_LEAD, kw=CHG, hides=True)
-        for action in ("complete", "revise", "start", "submit")
+        for action in (
+            "complete",
+            "revise",
+            "rollback",
+            "schedule",
+            "start",
+            "submit",
+            "verbal-approval",
+        )
     },
-    **{
-        f"api:change-{action}": post(OPS_LEAD, kw=CHG, hides=True, lenient=VALIDATES)
-        for action in ("reject", "rollback", "schedule", "verbal-approval")
-    },
+    # The approver depends on the change's risk level, decided after the state and the body.
     "api:change-approve": post(OPS_LEAD, kw=CHG, hides=True, lenient=STATE),
+    "api:change-reject": post(OPS_LEAD, kw=CHG, hides=True, lenient=VALIDATES),
     "api:change-review": post(SENIOR, kw=CHG, hides=True),
     "api:maintenance-window-list": Url({"GET": VIEW, "POST": OPERATOR}),
     "api:maintenance-window-detail": get(VIEW, kw=WIN),
