@@ -294,6 +294,9 @@ def begin_review(request, change):
 
 @_action
 def review(request, change):
+    reviewer = ChangePolicy.current().reviewer_role
+    if not roles.at_least(request.user, reviewer):  # the role before the form
+        raise PermissionDenied(f"The technical review takes a {reviewer} or above.")
     data = _form(forms.ReviewForm, request)
     change = services.review(
         request.user, change.pk, passed=data["passed"], comment=data["comment"]
