@@ -207,8 +207,8 @@ def can_change(user, window: MaintenanceWindow | None = None) -> bool:
     return bool(user and user.is_authenticated) and user.has_perm(CHANGE)
 
 
-def may_reschedule(user, window: MaintenanceWindow) -> bool:
-    """The owner or an approver moves a window (as for cancelling)."""
+def owner_or_approver(user, window: MaintenanceWindow) -> bool:
+    """Who moves or cancels a window: its owner or an approver (holding the change right)."""
     return can_change(user) and (user == window.owner or can_approve(user, window))
 
 
@@ -424,7 +424,7 @@ def cancel_window(by, window_pk: int, reason: str) -> MaintenanceWindow:
         raise Refused("Say why the window is cancelled.", 400, field="reason")
     with transaction.atomic():
         window = _locked(window_pk)
-        if not (can_change(by) and (by == window.owner or can_approve(by, window))):
+        if not owner_or_approver(by, window):
             raise PermissionDenied("Only the owner or an approver cancels a window.")
         if window.status == Status.CANCELLED:
             return window
@@ -465,7 +465,7 @@ def reschedule_window(
         )
         locked = list(Module.objects.select_for_update().filter(pk__in=module_ids).order_by("pk"))
         window = _locked(window_pk)
-        if not may_reschedule(by, window):
+        if not owner_or_approver(by, window):
             raise PermissionDenied("Only the owner or an approver reschedules a window.")
         if window.status not in (Status.REQUESTED, Status.APPROVED):
             raise Refused(

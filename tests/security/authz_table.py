@@ -168,14 +168,14 @@ TABLE: dict[str, Url] = {
     "maintenance:schedule": get_post(OPERATOR),
     "maintenance:banner": get(SIGNED_IN),
     "maintenance:detail": get(VIEW, kw=WIN, hides=True),
-    "maintenance:approve": post(OPS_LEAD, kw=WIN, hides=True, lenient=MESSAGE),
-    "maintenance:cancel": post(OPS_LEAD, kw=WIN, hides=True, lenient=MESSAGE),
-    "maintenance:reschedule": post(OPS_LEAD, kw=WIN, hides=True, lenient=MESSAGE),
-    "maintenance:end": post(OPS_LEAD, kw=WIN, hides=True, lenient=MESSAGE),
-    "maintenance:announcement": post(OPERATOR, kw=WIN, hides=True, lenient=MESSAGE),
-    "maintenance:send": post(OPERATOR, kw=WIN, hides=True, lenient=MESSAGE),
-    "maintenance:tick": post(OPERATOR, kw={**WIN, "item": Literal(1)}, hides=True, lenient=MESSAGE),
-    "maintenance:rollback": post(OPERATOR, kw=WIN, hides=True, lenient=MESSAGE),
+    "maintenance:approve": post(OPS_LEAD, kw=WIN, hides=True),  # the weekly type's approver
+    "maintenance:cancel": post(OPS_LEAD, kw=WIN, hides=True),  # its owner or an approver
+    "maintenance:reschedule": post(OPS_LEAD, kw=WIN, hides=True),
+    "maintenance:end": post(OPERATOR, kw=WIN, hides=True),
+    "maintenance:announcement": post(OPERATOR, kw=WIN, hides=True),
+    "maintenance:send": post(OPERATOR, kw=WIN, hides=True),
+    "maintenance:tick": post(OPERATOR, kw={**WIN, "item": Literal(1)}, hides=True),
+    "maintenance:rollback": post(OPERATOR, kw=WIN, hides=True),
     "maintenance:status": get(PUBLIC),
     "maintenance:feed": get(PUBLIC),
     # --- shifts ----------------------------------------------------------------------------
