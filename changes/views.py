@@ -447,9 +447,7 @@ def cab(request: HttpRequest) -> HttpResponse:
         if state["role_decision"] and state["role_decision"].user_id == request.user.pk:
             mine = state["role_decision"]
         items.append({"change": change, "state": state, "mine": mine})
-    may_record = roles.has_role(request.user, roles.CAB) or roles.at_least(
-        request.user, roles.DIRECTOR
-    )
+    may_record = services.may_record_minutes(request.user)
     form = forms.MinutesForm(
         initial={"held_at": timezone.localtime().replace(second=0, microsecond=0)},
         changes=Change.objects.filter(
@@ -476,6 +474,8 @@ def cab(request: HttpRequest) -> HttpResponse:
 @require_POST
 def cab_minutes(request: HttpRequest) -> HttpResponse:
     _require_view(request.user)
+    if not services.may_record_minutes(request.user):  # the role before the form: 403
+        raise PermissionDenied
     form = forms.MinutesForm(request.POST, changes=Change.objects.all())
     if not form.is_valid():
         messages.error(request, "The minutes need a time and some text.")
