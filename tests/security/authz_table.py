@@ -86,10 +86,10 @@ HANDOFF = {"pk": "handoff"}
 # (incidents.act_incident). Declaring engages the initial responders, who are the Operators
 # (001 "Escalation Matrix"), so an Operator acts on a new incident too.
 INC_ACT = OPS_LEAD | {roles.OPERATOR}
-VALIDATES = "validates the body before the role"
 LOOKS_UP = "looks up what the body names before the role"
-MESSAGE = "refuses with an error message on a redirect (no status to tell 403 from 400)"
-STATE = "checks the change's state before the approver's role"
+# Who approves depends on the change's risk level and state (CAB, approver), which the
+# service decides after reading the decision.
+APPROVER = "the approver depends on the change's risk and state"
 # A handoff is edited and signed by its two people only; anyone else is told it is not theirs.
 OWN = {"denied_with": (403, 409)}
 
@@ -146,8 +146,8 @@ TABLE: dict[str, Url] = {
     "changes:submit": post(OPS_LEAD, kw=CHG),
     "changes:begin_review": post(SENIOR, kw=CHG),
     "changes:review": post(SENIOR, kw=CHG),
-    "changes:decide": post(OPS_LEAD, kw=CHG, lenient=VALIDATES),
-    "changes:cab_vote": post(frozenset([roles.CAB]), kw=CHG, lenient=VALIDATES),
+    "changes:decide": post(OPS_LEAD, kw=CHG, lenient=APPROVER),
+    "changes:cab_vote": post(frozenset([roles.CAB]), kw=CHG, lenient=APPROVER),
     "changes:revise": post(OPS_LEAD, kw=CHG),
     "changes:verbal": post(OPS_LEAD, kw=CHG),
     "changes:formal": post(OPS_LEAD, kw=CHG),
@@ -314,9 +314,8 @@ TABLE: dict[str, Url] = {
             "verbal-approval",
         )
     },
-    # The approver depends on the change's risk level, decided after the state and the body.
-    "api:change-approve": post(OPS_LEAD, kw=CHG, hides=True, lenient=STATE),
-    "api:change-reject": post(OPS_LEAD, kw=CHG, hides=True, lenient=VALIDATES),
+    "api:change-approve": post(OPS_LEAD, kw=CHG, hides=True, lenient=APPROVER),
+    "api:change-reject": post(OPS_LEAD, kw=CHG, hides=True, lenient=APPROVER),
     "api:change-review": post(SENIOR, kw=CHG, hides=True),
     "api:maintenance-window-list": Url({"GET": VIEW, "POST": OPERATOR}),
     "api:maintenance-window-detail": get(VIEW, kw=WIN),
