@@ -4,10 +4,13 @@ every persona (each seeded role, a signed-in user without a role, nobody signed 
 
 - Allowed: never 401/403 (nor a refusal's `X-Refused-Status: 403`), never a redirect to the
   sign-in page, never 5xx; a GET answers 200; a mutation with an empty body may answer
-  2xx/3xx/400/404/409 (invalid input or a state that does not allow it).
+  2xx/3xx/400/404/409/422 (invalid input or a state that does not allow it).
 - Denied: 403 (the HTMX refusal carries `X-Refused-Status: 403`) before any validation;
   nobody signed in is sent to the sign-in page (pages) or answered 401/403 (API). A persona
-  without any role may get 404 where the object is looked up among those it may see.
+  without any role may get 404 where the object is looked up among those it may see. An
+  entry marked `lenient` (its rule depends on the body or the object's state) accepts any
+  refusal (4xx, X-Refused-Status or an error message) from a denied persona.
+- Every API error (4xx) is JSON.
 
 The world is built once per module; every request runs in a savepoint rolled back after it,
 so what one persona changes is never seen by the next.
@@ -168,6 +171,9 @@ def _problem(name: str, method: str, persona: str, response) -> str | None:
     to_login = status in (301, 302) and response.headers.get("Location", "").startswith("/login/")
     if status >= 500:
         return "server error"
+    api = response.wsgi_request.path.startswith("/api/v1/")
+    if api and status >= 400 and response.headers.get("Content-Type") != "application/json":
+        return "an API error that is not JSON"
     if allowed:
         if status in (401, 403) or refused == "403" or (to_login and not entry.signs_out):
             return "refused, but the table allows it"
@@ -177,7 +183,7 @@ def _problem(name: str, method: str, persona: str, response) -> str | None:
             return f"answered {status}"
         return None
     if persona == ANONYMOUS:
-        api = response.wsgi_request.path.startswith("/api/")
+        api = response.wsgi_request.path.startswith("/api/")  # the schema and docs too
         if (api and status in (401, 403)) or (not api and to_login):
             return None
         return "not refused to an anonymous caller"
