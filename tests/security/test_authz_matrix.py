@@ -24,6 +24,9 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from monitoring.services import forget_baselines
+from monitoring.store import forget_series_cache
+
 from . import world as world_module
 from .authz_table import TABLE, Literal
 from .world import ANONYMOUS, NO_ROLE, PERSONAS
@@ -100,6 +103,9 @@ def world(django_db_setup, django_db_blocker):
                 built.clients[persona].force_login(user)
             yield built
             transaction.set_rollback(True)
+    # Series ids and baselines are cached per process; this module's rows are rolled back.
+    forget_series_cache()
+    forget_baselines()
 
 
 def _url(name: str, world) -> str:
