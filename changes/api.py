@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 
 from console.api import ServiceActionsMixin
@@ -201,8 +202,22 @@ class ChangeViewSet(
             return ChangeSerializer
         return ChangeDetailSerializer
 
+    def _run(self, serializer_class, fn, acting: bool = False):
+        # `acting`: only the change's actors (services.can_act), checked before the body.
+        if acting:
+            change = self.get_object()
+            if not services.can_act(self.request.user, change):
+                raise PermissionDenied(
+                    f"Only the requester, the implementer or an Operations Lead acts on "
+                    f"{change.number}."
+                )
+        return super()._run(serializer_class, fn)
+
     @extend_schema(request=CreateSerializer, responses={201: ChangeDetailSerializer})
     def create(self, request, *args, **kwargs):
+        # The role before the body: a role that may not raise changes gets 403.
+        if not request.user.has_perm(services.ADD):
+            raise PermissionDenied("Your role may not raise change requests.")
         serializer = CreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -255,7 +270,7 @@ class ChangeViewSet(
                 raise Refused(f"No user named {data['approver']}.", 400)
             services.record_verbal_approval(request.user, change.pk, approver, data["note"])
 
-        return self._run(VerbalSerializer, fn)
+        return self._run(VerbalSerializer, fn, acting=True)
 
     @extend_schema(request=ScheduleSerializer, responses=ChangeDetailSerializer)
     @action(detail=True, methods=["post"])
@@ -265,6 +280,7 @@ class ChangeViewSet(
             lambda c, d: services.schedule(
                 request.user, c.pk, d["start"], d["end"], d["override_reason"]
             ),
+            acting=True,
         )
 
     @extend_schema(request=None, responses=ChangeDetailSerializer)
@@ -287,4 +303,5 @@ class ChangeViewSet(
             lambda c, d: services.rollback(
                 request.user, c.pk, d["reason"], d["outcome"], d["trigger"]
             ),
+            acting=True,
         )

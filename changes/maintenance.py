@@ -207,6 +207,11 @@ def can_change(user, window: MaintenanceWindow | None = None) -> bool:
     return bool(user and user.is_authenticated) and user.has_perm(CHANGE)
 
 
+def owner_or_approver(user, window: MaintenanceWindow) -> bool:
+    """Who moves or cancels a window: its owner or an approver (holding the change right)."""
+    return can_change(user) and (user == window.owner or can_approve(user, window))
+
+
 def visible_windows(user):
     """The windows a user may see (the role's view permission covers them all)."""
     if not user.is_authenticated or not user.has_perm(VIEW):
@@ -419,7 +424,7 @@ def cancel_window(by, window_pk: int, reason: str) -> MaintenanceWindow:
         raise Refused("Say why the window is cancelled.", 400, field="reason")
     with transaction.atomic():
         window = _locked(window_pk)
-        if not (can_change(by) and (by == window.owner or can_approve(by, window))):
+        if not owner_or_approver(by, window):
             raise PermissionDenied("Only the owner or an approver cancels a window.")
         if window.status == Status.CANCELLED:
             return window
@@ -460,7 +465,7 @@ def reschedule_window(
         )
         locked = list(Module.objects.select_for_update().filter(pk__in=module_ids).order_by("pk"))
         window = _locked(window_pk)
-        if not (can_change(by) and (by == window.owner or can_approve(by, window))):
+        if not owner_or_approver(by, window):
             raise PermissionDenied("Only the owner or an approver reschedules a window.")
         if window.status not in (Status.REQUESTED, Status.APPROVED):
             raise Refused(

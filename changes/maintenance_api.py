@@ -151,6 +151,9 @@ class MaintenanceWindowViewSet(
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
         window = self.get_object()
+        # The role before the body: 403 for someone who may not move it, not field errors.
+        if not maintenance.owner_or_approver(request.user, window):
+            return Response({"detail": "Only the owner or an approver reschedules a window."}, 403)
         data = RescheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -216,9 +216,13 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "changes/maintenance/detail.html", context)
 
 
-def _act(request, pk: int, action) -> HttpResponse:
-    """Run one service call for a POST; a refusal becomes a message on the window's page."""
+def _act(request, pk: int, action, may=maintenance.can_change) -> HttpResponse:
+    """Run one service call for a POST; a refusal becomes a message on the window's page.
+    Someone who may not act at all (`may(user, window)`: by default the change permission,
+    Operator and above) is refused with a 403 before any form is read."""
     window = _window(request, pk)
+    if not may(request.user, window):
+        raise PermissionDenied
     try:
         text = action(window)
     except Refused as exc:
@@ -240,6 +244,7 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda w: maintenance.approve_window(request.user, w.pk) and f"{w.number} approved.",
+        may=maintenance.can_approve,
     )
 
 
@@ -253,6 +258,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         lambda w: (
             maintenance.cancel_window(request.user, w.pk, reason) and f"{w.number} cancelled."
         ),
+        may=maintenance.owner_or_approver,
     )
 
 
@@ -279,7 +285,7 @@ def reschedule(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return f"{moved.number} moved: {moved.get_status_display().lower()}."
 
-    return _act(request, pk, action)
+    return _act(request, pk, action, may=maintenance.owner_or_approver)
 
 
 @login_required

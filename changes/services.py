@@ -1043,9 +1043,13 @@ def cab_agenda():
     )
 
 
+def may_record_minutes(user) -> bool:
+    return roles.has_role(user, roles.CAB) or roles.at_least(user, roles.DIRECTOR)
+
+
 def record_minutes(by, *, held_at, minutes: str, attendees=(), changes=()) -> CabMeeting:
     """CAB minutes, recorded by a CAB member or a Director and above."""
-    if not (roles.has_role(by, roles.CAB) or roles.at_least(by, roles.DIRECTOR)):
+    if not may_record_minutes(by):
         raise PermissionDenied("CAB minutes are recorded by a CAB member or a Director.")
     if not minutes.strip():
         raise Refused("The minutes are empty.", 400)

@@ -220,9 +220,11 @@ def detail(request: HttpRequest, number: str) -> HttpResponse:
     return render(request, "changes/detail.html", context)
 
 
-def _action(view):
+def _action(view, acting: bool = False):
     """An action on a change: POST only, the change looked up by number, a refusal (rules or
-    role) turned into a message that says why."""
+    role) turned into a message that says why. `acting`: only the change's actors take it
+    (services.can_act), checked before the form so a bystander is refused (403), not told
+    what to fill in."""
 
     @login_required
     @require_POST
@@ -230,9 +232,16 @@ def _action(view):
     def wrapper(request: HttpRequest, number: str, *args, **kwargs):
         change = _get(request, number)
         back = reverse("changes:detail", args=[change.number])
+        if acting and not services.can_act(request.user, change):
+            text = f"Only the requester, the implementer or an Operations Lead acts on {number}."
+            return _result(request, back, text, ok=False, status=403)
         return _answer(request, back, lambda: view(request, change, *args, **kwargs))
 
     return wrapper
+
+
+def _acting(view):
+    return _action(view, acting=True)
 
 
 def _answer(request, back: str, action) -> HttpResponse:
@@ -285,6 +294,9 @@ def begin_review(request, change):
 
 @_action
 def review(request, change):
+    reviewer = ChangePolicy.current().reviewer_role
+    if not roles.at_least(request.user, reviewer):  # the role before the form
+        raise PermissionDenied(f"The technical review takes a {reviewer} or above.")
     data = _form(forms.ReviewForm, request)
     change = services.review(
         request.user, change.pk, passed=data["passed"], comment=data["comment"]
@@ -305,7 +317,7 @@ def revise(request, change):
     return "Back to draft: revise and resubmit."
 
 
-@_action
+@_acting
 def verbal(request, change):
     policy = ChangePolicy.current()
     data = _form(forms.VerbalForm, request, role=policy.verbal_approver_role)
@@ -320,7 +332,7 @@ def formal(request, change):
     return "Formal change request completed."
 
 
-@_action
+@_acting
 def schedule(request, change):
     data = _form(forms.ScheduleForm, request)
     services.schedule(request.user, change.pk, data["start"], data["end"], data["override_reason"])
@@ -359,7 +371,7 @@ def start(request, change):
     return "Implementation started."
 
 
-@_action
+@_acting
 def add_log(request, change):
     data = _form(forms.LogForm, request)
     services.add_log_entry(request.user, change.pk, data["kind"], data["text"])
@@ -373,14 +385,14 @@ def complete(request, change):
     return "Completed. The post-implementation review is due within 24 hours."
 
 
-@_action
+@_acting
 def fail(request, change):
     data = _form(forms.FailForm, request)
     services.fail(request.user, change.pk, data["reason"])
     return "Marked as failed."
 
 
-@_action
+@_acting
 def rollback(request, change):
     policy = ChangePolicy.current()
     data = _form(forms.RollbackForm, request, triggers=policy.rollback_triggers)
@@ -388,7 +400,7 @@ def rollback(request, change):
     return "Rolled back."
 
 
-@_action
+@_acting
 def pir(request, change):
     data = _form(forms.PirForm, request)
     services.record_review(request.user, change.pk, **data)
@@ -435,9 +447,7 @@ def cab(request: HttpRequest) -> HttpResponse:
         if state["role_decision"] and state["role_decision"].user_id == request.user.pk:
             mine = state["role_decision"]
         items.append({"change": change, "state": state, "mine": mine})
-    may_record = roles.has_role(request.user, roles.CAB) or roles.at_least(
-        request.user, roles.DIRECTOR
-    )
+    may_record = services.may_record_minutes(request.user)
     form = forms.MinutesForm(
         initial={"held_at": timezone.localtime().replace(second=0, microsecond=0)},
         changes=Change.objects.filter(
@@ -464,6 +474,8 @@ def cab(request: HttpRequest) -> HttpResponse:
 @require_POST
 def cab_minutes(request: HttpRequest) -> HttpResponse:
     _require_view(request.user)
+    if not services.may_record_minutes(request.user):  # the role before the form: 403
+        raise PermissionDenied
     form = forms.MinutesForm(request.POST, changes=Change.objects.all())
     if not form.is_valid():
         messages.error(request, "The minutes need a time and some text.")

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 
 from console.api import ServiceActionsMixin
@@ -170,10 +171,20 @@ class IncidentViewSet(
 
     @extend_schema(request=DeclareSerializer, responses={201: IncidentDetailSerializer})
     def create(self, request, *args, **kwargs):
+        # The role before the body: a role that may not declare gets 403, not field errors.
+        if not request.user.has_perm("incidents.add_incident"):
+            raise PermissionDenied("Your role may not declare incidents.")
         serializer = DeclareSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.declare(request.user, **serializer.validated_data)
         return self._respond(incident, status.HTTP_201_CREATED)
+
+    def _run(self, serializer_class, fn):
+        # The role before the body, as on the pages (incidents.views._action).
+        incident = self.get_object()
+        if not services.can_act(self.request.user, incident):
+            raise PermissionDenied(f"Only the commander and responders act on {incident.number}.")
+        return super()._run(serializer_class, fn)
 
     def _move(self, to: str):
         def fn(incident, data):

@@ -15,6 +15,7 @@ from monitoring.models import Module
 from . import notify, policy
 from .models import (
     SEVERITY_ORDER,
+    ActionItem,
     Breach,
     DayCounter,
     Escalation,
@@ -351,7 +352,9 @@ def add_action_item(by, pk: int, *, description: str, owner, due_on) -> None:
     with transaction.atomic():
         incident = _lock(pk)
         _require_act(by, incident)
-        review = Review.objects.get(incident=incident)
+        review = Review.objects.filter(incident=incident).first()
+        if review is None:
+            raise Refused(f"{incident.number} has no review yet.", 409)
         item = review.action_items.create(description=description, owner=owner, due_on=due_on)
         audit.record(
             "incident.action_item_added",
@@ -367,7 +370,15 @@ def set_action_item_state(by, pk: int, item_pk: int, state: str) -> None:
     with transaction.atomic():
         incident = _lock(pk)
         _require_act(by, incident)
-        item = incident.review.action_items.select_for_update().get(pk=item_pk)
+        if state not in ActionItem.State.values:
+            raise Refused(f"State must be one of {', '.join(ActionItem.State.values)}.", 400)
+        item = (
+            ActionItem.objects.select_for_update()
+            .filter(review__incident=incident, pk=item_pk)
+            .first()
+        )
+        if item is None:
+            raise Refused(f"{incident.number} has no such action item.", 404)
         before = {"state": item.state}
         item.state = state
         item.save(update_fields=["state"])

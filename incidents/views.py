@@ -150,6 +150,9 @@ def _action(view):
     @wraps(view)
     def wrapper(request: HttpRequest, number: str, *args, **kwargs):
         incident = _get(request, number)
+        # The role before the form: a bystander is refused (403), not told what to fix.
+        if not services.can_act(request.user, incident):
+            raise PermissionDenied
         try:
             done = view(request, incident, *args, **kwargs)
         except Refused as exc:
@@ -404,10 +407,16 @@ def start_review(request, incident):
 @require_POST
 def add_action_item(request: HttpRequest, number: str) -> HttpResponse:
     incident = _get(request, number)
+    if not services.can_act(request.user, incident):
+        raise PermissionDenied
     form = forms.ActionItemForm(request.POST)
     if form.is_valid():
-        services.add_action_item(request.user, incident.pk, **form.cleaned_data)
-        messages.success(request, "Action item added.")
+        try:
+            services.add_action_item(request.user, incident.pk, **form.cleaned_data)
+        except Refused as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, "Action item added.")
     else:
         messages.error(request, "Action item: " + "; ".join(
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))  # fmt: skip
@@ -418,7 +427,12 @@ def add_action_item(request: HttpRequest, number: str) -> HttpResponse:
 @require_POST
 def set_action_item(request: HttpRequest, number: str, item: int) -> HttpResponse:
     incident = _get(request, number)
-    services.set_action_item_state(request.user, incident.pk, item, request.POST.get("state", ""))
+    try:
+        services.set_action_item_state(
+            request.user, incident.pk, item, request.POST.get("state", "")
+        )
+    except Refused as exc:
+        messages.error(request, exc.detail)
     return redirect("incidents:review", incident.number)
 
 

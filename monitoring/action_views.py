@@ -168,6 +168,9 @@ def action_run(request: HttpRequest, module: str, key: str) -> HttpResponse:
     back = reverse("monitoring:action", args=[mod.name, key]) + (
         f"?{urlencode(query)}" if query else ""
     )
+    # The role before the confirmation: a role that may not run this action gets 403.
+    if key in actions.ACTIONS and not actions.may_run(request.user, key):
+        raise PermissionDenied
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the confirmation first.")
         return redirect(back)

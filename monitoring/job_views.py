@@ -53,6 +53,10 @@ def job_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _act(request: HttpRequest, fn, success: str, back: str):
+    # A role without the jobs permission is refused outright (403); the services' refusals
+    # (state, reasons) become messages.
+    if not request.user.has_perm(jobs.PERMISSION):
+        raise PermissionDenied
     try:
         fn()
     except PermissionDenied as exc:

@@ -186,6 +186,9 @@ def action_list(request):
             return denied
         runs = ActionRun.objects.select_related("incident")[:100]
         return Response(ActionRunSerializer(runs, many=True).data)
+    # Refuse a role that may run no action before reading the body (authorisation matrix).
+    if not request.user.has_perm("monitoring.add_actionrun"):
+        return Response({"detail": "Your role may not run runbook actions."}, status=403)
     data = request.data if isinstance(request.data, dict) else {}
     module = Module.objects.filter(name=str(data.get("module", ""))).first()
     if module is None:

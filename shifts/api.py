@@ -32,8 +32,16 @@ class Username(serializers.SlugRelatedField):
 
 
 class ViewPermission(IsAuthenticated):
+    """Reads need the view permission; creating needs the viewset's `create_perm` too,
+    checked before the body is read (403 for a role that may not, not field errors)."""
+
     def has_permission(self, request, view):
-        return super().has_permission(request, view) and request.user.has_perm(services.VIEW)
+        if not (super().has_permission(request, view) and request.user.has_perm(services.VIEW)):
+            return False
+        create_perm = getattr(view, "create_perm", None)
+        if create_perm and getattr(view, "action", None) == "create":
+            return request.user.has_perm(create_perm)
+        return True
 
 
 class OnCallSerializer(serializers.Serializer):
@@ -74,6 +82,7 @@ class ShiftViewSet(
     viewsets.GenericViewSet,
 ):
     permission_classes = [ViewPermission]
+    create_perm = services.MANAGE_SHIFTS
     serializer_class = ShiftSerializer
 
     def get_queryset(self):
@@ -111,6 +120,7 @@ class RotaViewSet(
     viewsets.GenericViewSet,
 ):
     permission_classes = [ViewPermission]
+    create_perm = services.MANAGE_ROTA
     serializer_class = RotaWeekSerializer
     queryset = RotaWeek.objects.select_related("primary", "secondary").order_by("starts_at")
 
@@ -160,6 +170,7 @@ class LogEntryViewSet(
     viewsets.GenericViewSet,
 ):
     permission_classes = [ViewPermission]
+    create_perm = services.LOG
     serializer_class = LogEntrySerializer
 
     def get_queryset(self):
@@ -234,6 +245,7 @@ class HandoffViewSet(
     viewsets.GenericViewSet,
 ):
     permission_classes = [ViewPermission]
+    create_perm = services.HANDOFF
     serializer_class = HandoffSerializer
     queryset = Handoff.objects.select_related("outgoing", "incoming").order_by("-created_at")
 

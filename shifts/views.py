@@ -60,6 +60,13 @@ def _done(request, text: str, ok: bool, back: str, status: int = 200) -> HttpRes
     return redirect(back)
 
 
+def _refused(request, perm: str, back: str) -> HttpResponse | None:
+    """The role before the form: a refusal (403) for a role without `perm`, else None."""
+    if request.user.has_perm(perm):
+        return None
+    return _done(request, "Your role may not do that.", False, back, 403)
+
+
 def _act(request, back: str, action, ok_text) -> HttpResponse:
     """Call one service (`action()`) and answer with `ok_text` (or `ok_text(result)`), or with
     why it was refused: the refusal's status, 403 when the role may not."""
@@ -72,8 +79,11 @@ def _act(request, back: str, action, ok_text) -> HttpResponse:
     return _done(request, ok_text(result) if callable(ok_text) else ok_text, True, back)
 
 
-def _submit(request, form_class, back: str, service, ok_text: str) -> HttpResponse:
-    """A form posted to one service: its errors (400), or `service(user, **cleaned_data)`."""
+def _submit(request, form_class, back: str, service, ok_text: str, perm: str) -> HttpResponse:
+    """A form posted to one service: a refusal for a role without `perm` (403), the form's
+    errors (400), or `service(user, **cleaned_data)`."""
+    if refused := _refused(request, perm, back):
+        return refused
     form = form_class(request.POST)
     if not form.is_valid():
         return _done(request, _errors(form), False, back, 400)
@@ -201,7 +211,12 @@ def calendar(request: HttpRequest) -> HttpResponse:
 @require_POST
 def shift_add(request: HttpRequest) -> HttpResponse:
     return _submit(
-        request, ShiftForm, reverse("shifts:calendar"), services.create_shift, "Shift added."
+        request,
+        ShiftForm,
+        reverse("shifts:calendar"),
+        services.create_shift,
+        "Shift added.",
+        services.MANAGE_SHIFTS,
     )
 
 
@@ -213,12 +228,15 @@ def rota_add(request: HttpRequest) -> HttpResponse:
         reverse("shifts:calendar"),
         services.add_rota_week,
         "On-call week added.",
+        services.MANAGE_ROTA,
     )
 
 
 @require_POST
 def override_add(request: HttpRequest) -> HttpResponse:
     back = reverse("shifts:calendar")
+    if refused := _refused(request, services.OVERRIDE, back):
+        return refused
     form = OverrideForm(request.POST)
     if not form.is_valid():
         return _done(request, _errors(form), False, back, 400)
@@ -340,6 +358,8 @@ def checklist_tick(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_POST
 def tick_incident(request: HttpRequest, pk: int) -> HttpResponse:
+    if refused := _refused(request, "incidents.add_incident", reverse("shifts:index")):
+        return refused
     row = get_object_or_404(ChecklistTick.objects.select_related("run__template"), pk=pk)
     back = reverse("shifts:checklist", args=[row.run.template.key])
     severity = request.POST.get("severity", "")
@@ -377,7 +397,14 @@ def log(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def log_add(request: HttpRequest) -> HttpResponse:
-    return _submit(request, LogEntryForm, reverse("shifts:log"), services.add_log_entry, "Logged.")
+    return _submit(
+        request,
+        LogEntryForm,
+        reverse("shifts:log"),
+        services.add_log_entry,
+        "Logged.",
+        services.LOG,
+    )
 
 
 @require_POST
@@ -416,6 +443,8 @@ def handoff_start(request: HttpRequest, kind: str = Handoff.Kind.SHIFT) -> HttpR
     _require(request)
     back = reverse("shifts:handoff_start" if kind == Handoff.Kind.SHIFT else "shifts:oncall_log")
     if request.method == "POST":
+        if refused := _refused(request, services.HANDOFF, back):
+            return refused
         form = HandoffStartForm(request.POST)
         if not form.is_valid():
             return _done(request, _errors(form), False, back, 400)
@@ -487,7 +516,10 @@ def handoff_draft(request: HttpRequest, pk: int) -> HttpResponse:
     except Refused as exc:
         if not request.htmx:
             return _done(request, exc.detail, False, reverse("shifts:handoff", args=[pk]))
-        return render(request, "shifts/partials/draft_note.html", {"error": exc.detail})
+        response = render(request, "shifts/partials/draft_note.html", {"error": exc.detail})
+        # As every other refusal to HTMX: say its status (the note is swapped in with 200).
+        response["X-Refused-Status"] = str(exc.code)
+        return response
     if not request.htmx:
         return _done(request, "Draft saved.", True, reverse("shifts:handoff", args=[pk]))
     return render(request, "shifts/partials/draft_note.html", {"saved_at": obj.updated_at})
