@@ -26,7 +26,7 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
     )
     number = serializers.CharField(read_only=True)
     owner = serializers.CharField(source="owner.username", read_only=True)
-    silence = serializers.PrimaryKeyRelatedField(read_only=True)
+    silence = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     url = serializers.SerializerMethodField()
     # A plain string in the schema: monitoring's Module has a `status` enum too (spectacular
     # warns on the collision and `check --deploy` fails on warnings).

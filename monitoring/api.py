@@ -182,7 +182,7 @@ class AlertSerializer(serializers.ModelSerializer):
     silenced = serializers.SerializerMethodField()
     silenced_by = serializers.SerializerMethodField()
     inhibited = serializers.SerializerMethodField()
-    rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    rule = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     incident = serializers.SerializerMethodField()
 
     class Meta:
