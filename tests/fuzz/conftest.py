@@ -9,14 +9,16 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
-# Per operation (schemathesis) and per property (Hypothesis); CI keeps the default.
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "15"))
+# Examples per API operation (schemathesis); the property tests draw a multiple. README
+# "Tests": raise it for a deeper run, CI keeps the default.
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
 
 
 @pytest.fixture
-def fuzz_world(db, settings):
+def fuzz_world(db):
     from django.contrib.auth.models import Permission
 
     from console.demo import seed_changes, seed_maintenance, seed_modules, seed_shifts, seed_users
@@ -26,7 +28,6 @@ def fuzz_world(db, settings):
     from shifts.models import LogEntry
     from tests.monitoring.factories import AlertFactory
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("load_policy", verbosity=0)
     users = {user.username: user for user in seed_users(password="fuzz")}
     seed_modules()
@@ -52,7 +53,7 @@ def fuzz_world(db, settings):
 
 # Property tests: deterministic (the same examples every run, no example database), no
 # deadlines (a shared CI machine is slow at times).
-FUZZ_SETTINGS = settings(
+FUZZ_SETTINGS = hypothesis_settings(
     max_examples=MAX_EXAMPLES * 10,
     deadline=None,
     derandomize=True,
@@ -60,4 +61,4 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # Those that go through the database and the request cycle: fewer examples, each costs more.
-DB_FUZZ_SETTINGS = settings(FUZZ_SETTINGS, max_examples=MAX_EXAMPLES * 2)
+DB_FUZZ_SETTINGS = hypothesis_settings(FUZZ_SETTINGS, max_examples=MAX_EXAMPLES * 2)

@@ -15,6 +15,8 @@ from monitoring.promql import MemorySource
 
 from .conftest import DB_FUZZ_SETTINGS, FUZZ_SETTINGS
 
+pytestmark = pytest.mark.slow
+
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 bounds = st.none() | st.floats(-1e6, 1e6)
 values = st.floats(-1e7, 1e7)

@@ -15,6 +15,8 @@ from monitoring.models import Alert
 
 from .conftest import DB_FUZZ_SETTINGS, FUZZ_SETTINGS
 
+pytestmark = pytest.mark.slow
+
 URL = "/api/v1/integrations/alertmanager/"
 
 # Text as JSON can carry it, lone surrogates and NUL included.

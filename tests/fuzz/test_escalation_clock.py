@@ -22,7 +22,7 @@ from tests.factories import UserFactory
 
 from .conftest import DB_FUZZ_SETTINGS
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SEVERITIES = ["P1", "P2", "P3", "P4"]

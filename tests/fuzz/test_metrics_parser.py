@@ -5,12 +5,15 @@ Prometheus text comes back exactly as written."""
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from monitoring.poller import PollError, parse_metrics
 
 from .conftest import FUZZ_SETTINGS
+
+pytestmark = pytest.mark.slow
 
 URL = "http://alpha:8081/metrics"
 TEXT = "text/plain; version=0.0.4"

@@ -14,7 +14,7 @@ from console.errors import Refused
 
 from .conftest import DB_FUZZ_SETTINGS
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 LEVELS = [Level.LOW, Level.MEDIUM, Level.HIGH]  # in order
 levels = st.sampled_from(LEVELS)
