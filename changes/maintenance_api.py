@@ -80,10 +80,10 @@ class CarriedChangeSerializer(serializers.Serializer):
     status = serializers.CharField()
     requires_downtime = serializers.BooleanField()
     modules = serializers.SerializerMethodField()
-    scheduled_start = serializers.DateTimeField()
-    scheduled_end = serializers.DateTimeField()
-    planned_start = serializers.DateTimeField()
-    planned_end = serializers.DateTimeField()
+    scheduled_start = serializers.DateTimeField(allow_null=True)
+    scheduled_end = serializers.DateTimeField(allow_null=True)
+    planned_start = serializers.DateTimeField(allow_null=True)
+    planned_end = serializers.DateTimeField(allow_null=True)
 
     def get_modules(self, change) -> list[str]:
         return sorted(m.name for m in change.affected_modules.all())

@@ -1,5 +1,6 @@
 """The server errors the fuzzers found, kept as plain examples (fast, and on both databases:
-several were 500s on PostgreSQL only)."""
+all but the impossible date were 500s on PostgreSQL only). A lone surrogate was already a
+400 where a CharField read it, but with no reason given ("Invalid input.")."""
 
 import json
 
