@@ -6,10 +6,10 @@ from rest_framework.exceptions import ParseError
 
 
 def unstorable(data) -> str | None:
-    """What in `data` (parsed JSON) the database cannot hold, if anything: a NUL character
-    (PostgreSQL refuses it in text and jsonb) or a lone surrogate (JSON may escape one, but it
-    is not Unicode and cannot be encoded as UTF-8). Walked with a stack, not recursion: the
-    nesting depth is the sender's choice."""
+    """What in `data` (parsed JSON, or a form's (name, values) pairs) the database cannot
+    hold, if anything: a NUL character (PostgreSQL refuses it in text and jsonb) or a lone
+    surrogate (JSON may escape one, but it is not Unicode and cannot be encoded as UTF-8).
+    Walked with a stack, not recursion: the nesting depth is the sender's choice."""
     stack = [data]
     while stack:
         item = stack.pop()
