@@ -84,3 +84,13 @@ def test_found_the_intake_stores_a_far_offset_in_utc(api):
 def test_found_the_intake_refuses_nul_in_a_label_with_a_400(api):
     body = _alert(labels={"alertname": "BetaDown", "module": "beta\x00"})
     _refused(api.post(INTAKE, body, content_type="application/json"), "NUL")
+
+
+def test_found_a_huge_limit_or_offset_is_bounded(api):
+    # Beyond a bigint: PostgreSQL refused the LIMIT (a 500).
+    response = api.get("/api/v1/incidents/", {"limit": str(10**38)})
+    assert response.status_code == 200, response.content
+    assert len(response.json()["results"]) == 1
+    response = api.get("/api/v1/incidents/", {"offset": str(10**38)})
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
