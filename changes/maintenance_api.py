@@ -26,7 +26,7 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
     )
     number = serializers.CharField(read_only=True)
     owner = serializers.CharField(source="owner.username", read_only=True)
-    silence = serializers.PrimaryKeyRelatedField(read_only=True)
+    silence = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     url = serializers.SerializerMethodField()
     # A plain string in the schema: monitoring's Module has a `status` enum too (spectacular
     # warns on the collision and `check --deploy` fails on warnings).
@@ -80,10 +80,10 @@ class CarriedChangeSerializer(serializers.Serializer):
     status = serializers.CharField()
     requires_downtime = serializers.BooleanField()
     modules = serializers.SerializerMethodField()
-    scheduled_start = serializers.DateTimeField()
-    scheduled_end = serializers.DateTimeField()
-    planned_start = serializers.DateTimeField()
-    planned_end = serializers.DateTimeField()
+    scheduled_start = serializers.DateTimeField(allow_null=True)
+    scheduled_end = serializers.DateTimeField(allow_null=True)
+    planned_start = serializers.DateTimeField(allow_null=True)
+    planned_end = serializers.DateTimeField(allow_null=True)
 
     def get_modules(self, change) -> list[str]:
         return sorted(m.name for m in change.affected_modules.all())

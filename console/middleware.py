@@ -4,7 +4,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import resolve_url
 from django.utils import timezone
 
@@ -29,6 +29,28 @@ class RequestContextMiddleware:
             current.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class RejectNulMiddleware:
+    """A NUL character in the path or the query string is a 400 before any view runs: no
+    column can store it (PostgreSQL refuses it even in a lookup: a 500 otherwise) and no page
+    or API parameter means one. Bodies are checked by the API's parsers (console/parsers.py)
+    and the forms' fields."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or any(
+            "\x00" in key or "\x00" in value
+            for key, values in request.GET.lists()
+            for value in values
+        ):
+            message = "The URL may not contain a NUL character (%00)."
+            if request.path_info.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)
 
 
 class ConsoleLoginRequiredMiddleware(LoginRequiredMiddleware):

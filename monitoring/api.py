@@ -4,11 +4,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console import audit
+from console.parsers import JSONParser
 
 from . import alerting, intake, services, silences
 from .models import Alert, MetricStatus, Module, PipelineState, Silence
@@ -182,7 +182,7 @@ class AlertSerializer(serializers.ModelSerializer):
     silenced = serializers.SerializerMethodField()
     silenced_by = serializers.SerializerMethodField()
     inhibited = serializers.SerializerMethodField()
-    rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    rule = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     incident = serializers.SerializerMethodField()
 
     class Meta:

@@ -4,9 +4,10 @@ backup or verification run. Bearer token of a user holding monitoring.add_backup
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from console.parsers import JSONParser
 
 from . import backups
 from .models import BackupRun

@@ -4,7 +4,7 @@ the same payload again changes nothing; a resolved status resolves. The whole pa
 checked before anything is stored: one bad alert refuses the lot, with the reason."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -30,10 +30,14 @@ class PayloadError(ValueError):
 def _time(value, where: str, required: bool) -> datetime | None:
     if value in (None, "", _ZERO_TIME) and not required:
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible: 30 February, hour 25, offset +99:00
+        parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise PayloadError(f"{where}: not an RFC 3339 time with a zone: {value!r}")
-    return parsed
+    # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (+20:00).
+    return parsed.astimezone(UTC)
 
 
 def _strings(value, where: str) -> dict[str, str]:

@@ -12,8 +12,8 @@ from .route_forms import LABEL_NAME
 
 
 class RouteSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    receiver = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    receiver = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     continue_ = serializers.BooleanField(source="continue_matching", read_only=True)
 
     class Meta:
@@ -33,10 +33,13 @@ class RouteSerializer(serializers.ModelSerializer):
             "enabled",
         ]
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["continue"] = data.pop("continue_")
-        return data
+    def get_fields(self):
+        # `continue` (Alertmanager's name) is a Python keyword: renamed here rather than in
+        # to_representation, so that the published schema names it as it is sent.
+        return {
+            ("continue" if name == "continue_" else name): field
+            for name, field in super().get_fields().items()
+        }
 
 
 class RouteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
