@@ -46,9 +46,13 @@ class IdleTimeoutMiddleware:
     SESSION_COOKIE_AGE is the absolute limit. Activity is a page load or any non-GET request;
     HTMX GETs (live refreshes, polls) read the clock but never push it forward. An HTMX request
     that finds its session timed out is sent to the login page whole (HX-Redirect), not swapped
-    into a fragment."""
+    into a fragment.
+
+    The stamp is written at most once a minute (STAMP_EVERY): a changed session is a database
+    write on every request otherwise, and a minute is noise against a 60-minute timeout."""
 
     KEY = "last_activity"
+    STAMP_EVERY = 60
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -73,6 +77,6 @@ class IdleTimeoutMiddleware:
                 return HttpResponse(status=204, headers={"HX-Redirect": login})
             return self.get_response(request)
         background = request.method == "GET" and request.headers.get("HX-Request") == "true"
-        if last is None or not background:
+        if last is None or (not background and now - last >= self.STAMP_EVERY):
             request.session[self.KEY] = now
         return self.get_response(request)

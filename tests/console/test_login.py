@@ -70,6 +70,21 @@ def test_idle_session_signs_out_after_the_timeout(client, operator, settings):
     assert AuditEntry.objects.filter(action="auth.idle_timeout", actor_name="operator").exists()
 
 
+def test_activity_stamp_is_written_at_most_once_a_minute(client, operator, settings):
+    # Stamping on every request made every page load a session write (a DB UPDATE).
+    settings.SESSION_IDLE_TIMEOUT = 60
+    with time_machine.travel("2026-11-21 10:00:00Z", tick=False) as traveller:
+        _login(client, "operator", GOOD)
+        client.get(reverse("audit"))
+        first = client.session["last_activity"]
+        traveller.shift(59)
+        client.get(reverse("audit"))
+        assert client.session["last_activity"] == first
+        traveller.shift(1)
+        client.get(reverse("audit"))
+        assert client.session["last_activity"] == first + 60
+
+
 def test_live_refreshes_do_not_count_as_activity(client, operator, settings):
     settings.SESSION_IDLE_TIMEOUT = 60
     with time_machine.travel("2026-11-21 10:00:00Z", tick=False) as traveller:
