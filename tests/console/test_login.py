@@ -111,3 +111,19 @@ def test_idle_timeout_zero_turns_it_off(client, operator, settings):
         _login(client, "operator", GOOD)
         traveller.shift(10 * 3600)
         assert client.get(reverse("audit")).status_code == 200
+
+
+def test_wsgi_takes_the_client_address_the_proxy_appended():
+    from console.wsgi import ForwardedFor
+
+    seen = {}
+
+    def app(environ, start_response):
+        seen["addr"] = environ["REMOTE_ADDR"]
+        return []
+
+    wrapped = ForwardedFor(app)
+    wrapped({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.7"}, None)
+    assert seen["addr"] == "198.51.100.7"  # the client's own "6.6.6.6" is not believed
+    wrapped({"REMOTE_ADDR": "10.0.0.2"}, None)
+    assert seen["addr"] == "10.0.0.2"
