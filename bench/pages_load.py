@@ -15,6 +15,7 @@ machine's cores (shared with whatever else runs); also printed: requests per CPU
 web workers themselves, which does not depend on the neighbours.
 
     BENCH_LOAD_SECONDS=8 BENCH_CONCURRENCY=20,50,100 .venv/bin/python bench/pages_load.py
+    BENCH_PAGES="Overview,war room" BENCH_WEB=daphne ...   # some pages; HTTP from Daphne
 """
 
 import json
@@ -105,6 +106,8 @@ def main() -> int:
             ("API incidents list", "/api/v1/incidents/", False, None),
             ("API changes list", "/api/v1/changes/", False, None),
         ]
+        wanted = [w for w in os.environ.get("BENCH_PAGES", "").split(",") if w]
+        pages = [p for p in pages if not wanted or p[0] in wanted]
         floor_url = stack.http + "/api/v1/me/"
         check(floor_url, stack.cookie, False)
         web_pids = stack.processes()["web"][1:]  # gunicorn's workers

@@ -24,6 +24,7 @@ from _django import ROOT, free_port, setup, viewer_session_cookie
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 BIN = os.path.dirname(sys.executable)
 # gunicorn's gthread workers: processes × threads. The README's production section says why.
+# BENCH_WEB=daphne serves HTTP from one Daphne process instead (the layout before).
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
 WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS", "2"))
 INCIDENTS = int(os.environ.get("BENCH_INCIDENTS", "40"))
@@ -125,25 +126,26 @@ class Stack:
                 seed()
             self.cookie = "sessionid=" + viewer_session_cookie()
             web_port, ws_port = free_port(), free_port()
-            web = self._start(
-                "web",
-                [
-                    f"{BIN}/gunicorn",
-                    "--bind",
-                    f"127.0.0.1:{web_port}",
-                    "--workers",
-                    str(WEB_WORKERS),
-                    "--threads",
-                    str(WEB_THREADS),
-                    "--worker-class",
-                    "gthread",
-                    "--graceful-timeout",
-                    "5",
-                    "--access-logfile",
-                    "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
-                    "console.wsgi:application",
-                ],
-            )
+            gunicorn = [
+                f"{BIN}/gunicorn",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--workers",
+                str(WEB_WORKERS),
+                "--threads",
+                str(WEB_THREADS),
+                "--worker-class",
+                "gthread",
+                "--graceful-timeout",
+                "5",
+                "--access-logfile",
+                "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
+                "console.wsgi:application",
+            ]
+            if os.environ.get("BENCH_WEB") == "daphne":  # the layout before, for comparison
+                gunicorn = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
+                            str(web_port), "console.asgi:application"]  # fmt: skip
+            web = self._start("web", gunicorn)
             ws = self._start(
                 "ws",
                 [
