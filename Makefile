@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint clean-var backup restore
+.PHONY: run test lint clean-var backup restore bench
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || { python=$$(bin/find-python) && echo "Creating $(VENV) with $$python" && $$python -m venv $(VENV); }
@@ -24,6 +24,11 @@ run: $(VENV)/.installed
 # Every test. With DATABASE_URL / REDIS_URL set it runs against them (.ci/run does).
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every bench against a real stack (PostgreSQL ops_bench, Redis), one table at the end; short
+# versions by default, BENCH_ARGS=--full for the long ones (README "Benchmarks"). Not in `test`.
+bench: $(VENV)/.installed
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -24,6 +24,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from _report import emit
 from incidents_setup import database_url, django_env, fresh, percentile
 
 HERE = Path(__file__).resolve().parent
@@ -151,6 +152,8 @@ def main() -> None:
         f"p99 {percentile(lateness, 99):.1f} s, max {max(lateness, default=float('nan')):.1f} s"
     )
 
+    emit("escalation lateness p99", percentile(lateness, 99), "s", target=15, better="lower")
+    emit("escalation misses + duplicates", misses + duplicates, "", target=0, better="lower")
     # Watchdog phase: no scanner at all; the watchdog runs on its beat period.
     print(f"watchdog: {args.watchdog} steps fall due with no scanner running ...")
     pks, last_due = declare_due(args.watchdog, 5.0)
@@ -169,6 +172,13 @@ def main() -> None:
         f"watchdog re-fired {len(late)} of {len(pks)}; due -> fired max "
         f"{max(late, default=float('nan')):.1f} s (limit 120 s); "
         f"misses {sum(1 for v in fired.values() if not v)}"
+    )
+    emit(
+        "watchdog due → fired, max",
+        max(late, default=float("inf")),
+        "s",
+        target=120,
+        better="lower",
     )
     ok = misses == 0 and duplicates == 0 and percentile(lateness, 99) <= 15 and len(late) == len(
         pks) and max(late) <= 120  # fmt: skip

@@ -10,6 +10,7 @@ import argparse
 import threading
 import time
 
+from _report import emit
 from incidents_setup import fresh
 
 
@@ -70,6 +71,8 @@ def main() -> None:
           f"in {elapsed:.2f} s: {len(ids) / elapsed:.1f} declarations/s")  # fmt: skip
     print(f"distinct ids: {len(set(ids))}; consecutive 1..{len(ids)}: {consecutive}; "
           f"errors: {len(errors)}; incidents in database: {Incident.objects.count()}")  # fmt: skip
+    emit("concurrent declarations, distinct ids", len(set(ids)), "ids", target=args.count)
+    emit("ids consecutive", int(consecutive), "bool", target=1)
     for error in errors[:5]:
         print("  error:", error)
     if errors or not consecutive or len(set(ids)) != args.count:

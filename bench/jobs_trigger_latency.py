@@ -20,6 +20,7 @@ import random
 import time
 from datetime import timedelta
 
+from _report import emit
 from incidents_setup import percentile
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ops_jobs_bench"
@@ -94,6 +95,8 @@ def main() -> None:
         f"p50 {percentile(lateness, 50):.3f} s, p95 {percentile(lateness, 95):.3f} s, "
         f"max {max(lateness):.3f} s; misses {misses}  (target p95 ≤ 2 s)"
     )
+    emit("job trigger latency p95", percentile(lateness, 95), "s", target=2, better="lower")
+    emit("job trigger misses", misses, "", target=0, better="lower")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import sys
 import time
 
 from _django import free_port, launch_chromium, setup, start_daphne, viewer_session_cookie
+from _report import emit
 
 PAGES = int(os.environ.get("BENCH_PAGES", "20"))
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -82,6 +83,8 @@ def main() -> int:
                 late += 1  # the burnt numbers must each cause a re-sync
             elif after_end[0] - burst_end > 5:
                 late += 1
+        emit("burst: pages with silent loss", silent, "pages", target=0, better="lower")
+        emit("burst: pages not re-synced in 5 s", late, "pages", target=0, better="lower")
         results["burst"] = (
             f"{PAGES} pages, {count} messages at {rate:g}/s + 2 lost numbers (#{burn_mid}, "
             f"#{burn_end}): {silent} pages with silent loss, {late} pages that did not re-sync "
@@ -95,6 +98,7 @@ def main() -> int:
         seq = live.send_now("audit", "bench.tick", {})
         time.sleep(3)
         updated = sum(1 for page in pages if seq in page.evaluate("window.__bench.seqs"))
+        emit("idle close: pages updated after", updated / PAGES * 100, "%", target=100)
         results["idle"] = (
             f"after Daphne closed idle sockets ({IDLE_TIMEOUT} s websocket_timeout, code 1000): "
             f"{updated}/{PAGES} pages received the next message"
@@ -117,6 +121,7 @@ def main() -> int:
             time.sleep(0.2)
         share = len(live_again) / PAGES
         slowest = max(live_again.values(), default=float("nan"))
+        emit("pages live again 30 s after a restart", share * 100, "%", target=99)
         results["restart"] = (
             f"after a server restart: {share:.0%} of {PAGES} pages live again within 30 s "
             f"(slowest {slowest:.1f} s; target 99%)"

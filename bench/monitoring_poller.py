@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from _django import setup
+from _report import emit
 
 MODULES = int(os.environ.get("BENCH_MODULES", "200"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
@@ -86,6 +87,7 @@ def main() -> int:
             f"({failed} failed) vs bare HTTP loop {bare_rate:,.0f} modules/s "
             f"= {rate / bare_rate:.0%} of bare (target ≥ 200 polls/s)"
         )
+        emit("poll throughput", rate, "polls/s", target=200, floor=bare_rate)
         return 0 if rate >= 200 else 1
     finally:
         fakes.terminate()

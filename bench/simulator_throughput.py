@@ -24,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from _report import emit
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -132,6 +134,19 @@ def main() -> None:
             f"{rate:7.0f}  {ps['alpha']:7.0f}  {ps['beta']:6.0f}  {ps['gamma']:7.0f}  "
             f"{r.cpu_seconds:11.2f}  {r.cpu_seconds / r.lifetime:17.1%}  "
             f"{'balanced' if r.balanced else 'UNBALANCED'}"
+        )
+        emit(
+            f"simulator at {rate:.0f}/s offered, slowest module",
+            min(ps.values()),
+            "records/s",
+            target=rate * 0.98,
+        )
+        emit(
+            f"simulator CPU at {rate:.0f}/s",
+            r.cpu_seconds / r.lifetime,
+            "core",
+            target=1.0,
+            better="lower",
         )
     print("\nflat out: stepped in this process as fast as it goes (0.05 s ticks, no HTTP)")
     print("offered  simulated s  cpu s  x real time  delivered per cpu s  books")

@@ -85,7 +85,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         html = ""
         renderer = live.renderer_for(message["event"])
         if renderer is not None:
-            html = await database_sync_to_async(renderer)(self.user, message["data"])
+            data = {**message["data"], "topic": message["topic"], "seq": message["seq"]}
+            html = await database_sync_to_async(renderer)(self.user, data)
         await self.send_json(
             {
                 "type": "message",

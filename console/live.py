@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[A-Za-z0-9_-]{1,60})?$")
 
 TopicCheck = Callable[[object, str], bool]  # (user, key after the prefix) -> allowed
-Renderer = Callable[[object, dict], str]  # (user, message data) -> HTML fragments
+# (user, message data + its topic and seq) -> HTML fragments; "" for none
+Renderer = Callable[[object, dict], str]
 
 # The embedded mode runs Celery's worker in a thread of the web server's process; the in-memory
 # channel layer's queues belong to the server's event loop, so sends from other threads are

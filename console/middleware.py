@@ -71,11 +71,14 @@ class IdleTimeoutMiddleware:
     login page whole (HX-Redirect), not swapped into a fragment.
 
     Django alone would not make SESSION_COOKIE_AGE absolute: every request that touches the
-    session (this one, to note activity) saves it with a fresh expiry. The sign-in time is
-    noted at login (console.signals) and checked here."""
+    session saves it with a fresh expiry. The sign-in time is noted at login (console.signals)
+    and checked here. The activity stamp is written at most once a minute (STAMP_EVERY): a
+    changed session is a database write on every request otherwise, and a minute is noise
+    against a 60-minute timeout."""
 
     KEY = "last_activity"
     SIGNED_IN_KEY = "signed_in_at"
+    STAMP_EVERY = 60
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -95,7 +98,8 @@ class IdleTimeoutMiddleware:
         if settings.SESSION_IDLE_TIMEOUT <= 0:
             return self.get_response(request)
         background = request.method == "GET" and request.headers.get("HX-Request") == "true"
-        if request.session.get(self.KEY) is None or not background:
+        last = request.session.get(self.KEY)
+        if last is None or (not background and now - last >= self.STAMP_EVERY):
             request.session[self.KEY] = now
         return self.get_response(request)
 

@@ -7,9 +7,10 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         from console import live
 
-        from . import metrics
+        from . import metrics, views
 
         live.register_topic("incident", _may_watch)
+        live.register_renderer("incident.updated", views.pushed_fragments)
         metrics.register()
 
 

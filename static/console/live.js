@@ -5,8 +5,9 @@
  * - Each message carries the topic's sequence number. A gap, a reconnect or a server restart
  *   (numbers going backwards) makes the page re-fetch every live element ("resync"): a message
  *   the channel layer dropped costs a re-fetch, never a stale page.
- * - A message with `html` is swapped in by id (hx-swap-oob); one without tells the elements that
- *   declared its topic to re-fetch themselves through their hx-get (event "live-refresh").
+ * - A message with `html` is swapped in by id (hx-swap-oob); the elements of its topic that the
+ *   html did not replace, and every element of a message without html, re-fetch themselves
+ *   through their hx-get (event "live-refresh").
  * - The socket reconnects whatever the close code (Daphne closes idle sockets with 1000, which
  *   htmx's ws extension would not reconnect), with capped, jittered backoff. A ping every 3 s
  *   finds half-open connections, and its pong carries every subscribed topic's current number:
@@ -62,10 +63,14 @@
     }, 150));
   }
 
-  function refreshTopic(topic) {
-    document.querySelectorAll("[data-live-topic]").forEach(function (el) {
-      if (el.getAttribute("data-live-topic").split(/\s+/).indexOf(topic) !== -1) { refresh(el); }
+  function topicElements(topic) {
+    return Array.prototype.filter.call(document.querySelectorAll("[data-live-topic]"), function (el) {
+      return el.getAttribute("data-live-topic").split(/\s+/).indexOf(topic) !== -1;
     });
+  }
+
+  function refreshTopic(topic) {
+    topicElements(topic).forEach(refresh);
   }
 
   function resync() {
@@ -115,7 +120,10 @@
       return;
     }
     if (msg.html) {
+      // The pushed fragments replace their elements; the topic's other elements re-fetch.
+      var before = topicElements(msg.topic);
       htmx.swap(document.body, msg.html, { swapStyle: "none" });
+      before.forEach(function (el) { if (document.body.contains(el)) { refresh(el); } });
     } else {
       refreshTopic(msg.topic);
     }

@@ -70,6 +70,21 @@ def test_idle_session_signs_out_after_the_timeout(client, operator, settings):
     assert AuditEntry.objects.filter(action="auth.idle_timeout", actor_name="operator").exists()
 
 
+def test_activity_stamp_is_written_at_most_once_a_minute(client, operator, settings):
+    # Stamping on every request made every page load a session write (a DB UPDATE).
+    settings.SESSION_IDLE_TIMEOUT = 60
+    with time_machine.travel("2026-11-21 10:00:00Z", tick=False) as traveller:
+        _login(client, "operator", GOOD)
+        client.get(reverse("audit"))
+        first = client.session["last_activity"]
+        traveller.shift(59)
+        client.get(reverse("audit"))
+        assert client.session["last_activity"] == first
+        traveller.shift(1)
+        client.get(reverse("audit"))
+        assert client.session["last_activity"] == first + 60
+
+
 def test_live_refreshes_do_not_count_as_activity(client, operator, settings):
     settings.SESSION_IDLE_TIMEOUT = 60
     with time_machine.travel("2026-11-21 10:00:00Z", tick=False) as traveller:
@@ -96,3 +111,19 @@ def test_idle_timeout_zero_turns_it_off(client, operator, settings):
         _login(client, "operator", GOOD)
         traveller.shift(10 * 3600)
         assert client.get(reverse("audit")).status_code == 200
+
+
+def test_wsgi_takes_the_client_address_the_proxy_appended():
+    from console.wsgi import ForwardedFor
+
+    seen = {}
+
+    def app(environ, start_response):
+        seen["addr"] = environ["REMOTE_ADDR"]
+        return []
+
+    wrapped = ForwardedFor(app)
+    wrapped({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.7"}, None)
+    assert seen["addr"] == "198.51.100.7"  # the client's own "6.6.6.6" is not believed
+    wrapped({"REMOTE_ADDR": "10.0.0.2"}, None)
+    assert seen["addr"] == "10.0.0.2"

@@ -37,3 +37,22 @@ async def test_an_action_reaches_the_war_room_topic(declare, operator, viewer):
     assert message["event"] == "incident.updated"
     assert message["topic"] == f"incident.{incident.pk}"
     await communicator.disconnect()
+
+
+async def test_war_room_fragments_are_pushed_with_the_message(declare, operator, viewer):
+    # 50 open war rooms each re-fetching five fragments per update lagged 30-54 s
+    # (bench/war_room.py): the timeline, people and delivery log now ride on the message.
+    incident = await database_sync_to_async(declare)("P3")
+    communicator, _ = await _subscribe(viewer, f"incident.{incident.pk}", "overview")
+    await database_sync_to_async(services.add_note)(operator, incident.pk, "pushed note")
+    messages = [await communicator.receive_json_from() for _ in range(2)]
+    by_topic = {m["topic"]: m for m in messages}
+    html = by_topic[f"incident.{incident.pk}"]["html"]
+    for fragment_id in ("timeline", "people", "deliveries"):
+        assert f'id="{fragment_id}"' in html
+    assert html.count('hx-swap-oob="true"') == 3 and "pushed note" in html
+    # The head carries the user's actions and CSRF token: never pushed, it re-fetches.
+    assert 'id="incident-head"' not in html
+    # The same event on the overview topic carries nothing: the lists re-fetch themselves.
+    assert by_topic["overview"]["html"] == ""
+    await communicator.disconnect()

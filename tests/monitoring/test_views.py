@@ -5,6 +5,7 @@ live topics, and the Overview's query count."""
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
@@ -100,6 +101,24 @@ def test_overview_status_fragment_for_htmx(client, modules, viewer):
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="status-board"')
     assert "<nav" not in html
+
+
+def test_overview_status_board_is_rendered_once_per_version(
+    client, modules, viewer, django_assert_max_num_queries
+):
+    # Every open Overview re-fetches the board after each `overview` message: one rendering
+    # per second and data version serves them all; a new message is a new version.
+    client.force_login(viewer)
+    url, htmx = reverse("overview"), {"HTTP_HX_REQUEST": "true"}
+    with time_machine.travel(timezone.now(), tick=False):
+        first = client.get(url, {"fragment": "status"}, **htmx).content
+        # Session, user, its permissions (2), modules; none of the board's own queries.
+        with django_assert_max_num_queries(5):
+            assert client.get(url, {"fragment": "status"}, **htmx).content == first
+        Module.objects.filter(name="gamma").update(status="DEGRADED")
+        live.next_seq("overview")  # what the status change publishes after commit
+        again = client.get(url, {"fragment": "status"}, **htmx).content.decode()
+    assert 'data-status="DEGRADED"' in again
 
 
 def test_overview_console_fragments_still_served(client, modules, operator):
