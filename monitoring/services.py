@@ -57,11 +57,16 @@ def register_module(name: str, kind: str, base_url: str, actor=None, **fields) -
 
 def claim_due_modules(limit: int = 500) -> list[Module]:
     """Claim enabled modules whose poll is due and move their next poll on. Two scans running at
-    once claim disjoint sets (skip_locked), so a module is polled once per interval."""
+    once claim disjoint sets (skip_locked), so a module is polled once per interval.
+
+    Module rows are locked FOR NO KEY UPDATE here and in `_record_polls`/`update_module`: none
+    changes a key, and a plain FOR UPDATE would block every insert that references the module
+    (an incident's or change's affected modules, a job run), which deadlocked a declaration
+    against a poll under load."""
     now = timezone.now()
     with transaction.atomic():
         due = list(
-            Module.objects.select_for_update(skip_locked=True)
+            Module.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(enabled=True)
             .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
             .order_by("next_poll_at")[:limit]
@@ -92,7 +97,9 @@ def record_polls(results: list[PollResult]) -> list[Module]:
 def _record_polls(results: list[PollResult]) -> list[Module]:
     now = timezone.now()
     with transaction.atomic():
-        modules = Module.objects.select_for_update().in_bulk([r.module_id for r in results])
+        modules = Module.objects.select_for_update(no_key=True).in_bulk(
+            [r.module_id for r in results]
+        )
         results = [r for r in results if r.module_id in modules]  # deleted meanwhile: drop
         store_many([(modules[r.module_id], r.samples, r.started_at) for r in results if r.ok])
         polls = []
@@ -385,7 +392,7 @@ def update_module(module: Module, actor, **changes) -> Module:
         changes.pop("token", None)
     now = timezone.now()
     with transaction.atomic():
-        module = Module.objects.select_for_update().get(pk=module.pk)
+        module = Module.objects.select_for_update(no_key=True).get(pk=module.pk)
         before = _module_summary(module)
         changed = [f for f, value in changes.items() if getattr(module, f) != value]
         if not changed:
