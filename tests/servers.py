@@ -54,6 +54,19 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "co
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def stop_group(process: subprocess.Popen, sig: int, grace: float) -> None:
+    """Stop a process started with start_new_session: `sig` to its group, SIGKILL after
+    `grace` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
 def _ready(url: str):
     try:
         with urllib.request.urlopen(url + "readyz", timeout=2) as response:
@@ -99,10 +112,4 @@ def embedded_server(var_dir: Path, extra_env: dict | None = None):
             raise RuntimeError(f"embedded server exited:\n{server.log()}")
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_group(process, signal.SIGINT, 20)

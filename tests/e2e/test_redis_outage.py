@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.faults.support import private_redis, report_lost  # noqa: F401  (fixture)
-from tests.servers import ROOT, free_port, wait_until
+from tests.servers import ROOT, free_port, stop_group, wait_until
 
 PASSWORD = "faults-password"  # tests/faults/worker.py seeds the demo users with it
 # Outage and return are bounded by live.js's back-off (at most 30 s between attempts) and
@@ -75,13 +75,7 @@ def production_server(private_redis, tmp_path):  # noqa: F811
         assert process.poll() is None, log_path.read_text()
         yield url, private_redis, tmp_path
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_group(process, signal.SIGTERM, 15)
 
 
 def _login(page, url, username):

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.faults.support import report_lost
-from tests.servers import ROOT, wait_until
+from tests.servers import ROOT, stop_group, wait_until
 
 SECRET = "faults-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -167,13 +167,7 @@ def celery_worker(console_env, private_redis, tmp_path):
     try:
         yield process, log_path
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_group(process, signal.SIGTERM, 20)
 
 
 def _heartbeat(env):
